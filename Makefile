@@ -1,0 +1,46 @@
+# Querent: `make run` to try it, `make test` to prove it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.deps-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+# Services mode for the test suite: real PostgreSQL and Redis on this machine.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/querent
+TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
+PYTEST_ARGS       ?=
+
+.PHONY: run test setup venv clean-var
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	rm -f $(VENV)/.deps-*; touch $@
+
+venv: $(STAMP)
+
+var:
+	mkdir -p var
+
+var/secret_key: | var
+	$(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+	chmod 600 $@
+
+setup: venv var/secret_key
+	@QUERENT_SECRET_KEY=$$(cat var/secret_key) QUERENT_DEBUG=1 $(BIN)/python manage.py migrate --noinput -v0
+	@QUERENT_SECRET_KEY=$$(cat var/secret_key) QUERENT_DEBUG=1 $(BIN)/python manage.py bootstrap
+
+# Embedded mode unless DATABASE_URL / REDIS_URL are set in the environment.
+run: setup
+	@QUERENT_SECRET_KEY=$$(cat var/secret_key) QUERENT_DEBUG=1 QUERENT_DEV_AUTH=$${QUERENT_DEV_AUTH:-1} \
+		$(BIN)/python manage.py serve
+
+test: venv
+	QUERENT_SECRET_KEY=test-secret-key \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean-var:
+	rm -rf var

@@ -1,0 +1,33 @@
+from django.contrib import admin, messages
+
+from .models import ApiKey
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "tenant", "user_id", "key_prefix", "can_act_for_any_tenant", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("tenant", "can_act_for_any_tenant", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "tenant", "user_id", "key_prefix")
+    readonly_fields = ("key_prefix", "created_at", "last_used_at")
+    actions = ["revoke"]
+
+    def get_fields(self, request, obj=None):
+        return ["name", "tenant", "user_id", "can_act_for_any_tenant", "revoked_at", *self.readonly_fields]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        key, token = ApiKey.issue(
+            name=obj.name, tenant=obj.tenant, user_id=obj.user_id, can_act_for_any_tenant=obj.can_act_for_any_tenant
+        )
+        obj.pk = key.pk
+        obj.key_prefix = key.key_prefix
+        obj.key_hash = key.key_hash
+        obj.created_at = key.created_at
+        obj._state.adding = False
+        messages.warning(request, f"New API key (copy it now, it is not shown again): {token}")
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        for key in queryset.filter(revoked_at__isnull=True):
+            key.revoke()

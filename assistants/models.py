@@ -1,0 +1,119 @@
+import hashlib
+import secrets
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from config.identity import OwnedModel, OwnedQuerySet, Principal
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A bearer credential for one principal. Only a SHA-256 of the secret is stored."""
+
+    PREFIX = "qk"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    tenant = models.CharField(max_length=100, db_index=True)
+    user_id = models.CharField(max_length=200)
+    key_prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    can_act_for_any_tenant = models.BooleanField(
+        default=False, help_text="service key: may pick the tenant per request with X-Tenant-ID"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.tenant}/{self.user_id}, {self.PREFIX}_{self.key_prefix}_…)"
+
+    @staticmethod
+    def hash_secret(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, name: str, tenant: str, user_id: str, can_act_for_any_tenant: bool = False) -> tuple["ApiKey", str]:
+        """Create a key and return it with the plaintext token, which is shown once and never stored."""
+        prefix = secrets.token_hex(4)
+        secret = secrets.token_urlsafe(32)
+        key = cls.objects.create(
+            name=name,
+            tenant=tenant,
+            user_id=user_id,
+            key_prefix=prefix,
+            key_hash=cls.hash_secret(secret),
+            can_act_for_any_tenant=can_act_for_any_tenant,
+        )
+        return key, f"{cls.PREFIX}_{prefix}_{secret}"
+
+    @classmethod
+    def authenticate(cls, token: str) -> "ApiKey | None":
+        parts = token.split("_", 2)
+        if len(parts) != 3 or parts[0] != cls.PREFIX:
+            return None
+        key = cls.objects.active().filter(key_prefix=parts[1]).first()
+        if key is None or not secrets.compare_digest(key.key_hash, cls.hash_secret(parts[2])):
+            return None
+        # Touch at most once a minute: a write per request would serialize hot clients.
+        now = timezone.now()
+        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+            cls.objects.filter(pk=key.pk).update(last_used_at=now)
+        return key
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def revoke(self) -> None:
+        self.revoked_at = timezone.now()
+        self.save(update_fields=["revoked_at"])
+
+    def principal(self) -> Principal:
+        return Principal(
+            tenant=self.tenant,
+            user_id=self.user_id,
+            source="api_key",
+            can_act_for_any_tenant=self.can_act_for_any_tenant,
+        )
+
+
+class AssistantQuerySet(OwnedQuerySet):
+    def readable_by(self, principal: Principal):
+        """Own assistants plus public ones from the same tenant."""
+        return self.filter(models.Q(tenant=principal.tenant) & (models.Q(owner=principal.user_id) | models.Q(public=True)))
+
+
+class Assistant(OwnedModel):
+    """An agent: instructions + model + tools over one data source. Also OpenGPTs' assistant and Julep's agent."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    public = models.BooleanField(default=False)
+    instructions = models.TextField(blank=True, help_text="system prompt")
+    about = models.TextField(blank=True)
+    model = models.CharField(max_length=200, blank=True, help_text="empty = QUERENT_MODEL")
+    tools = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    config = models.JSONField(default=dict, blank=True, help_text="OpenGPTs config, kept verbatim")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AssistantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return self.name

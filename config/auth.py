@@ -1,0 +1,131 @@
+"""Authentication: API keys, JWT bearer tokens, Django sessions and (development only) a cookie.
+
+`resolve_principal` is the single entry point; the DRF authentication class, the async SSE views
+and the websocket middleware all call it, so every surface accepts exactly the same credentials.
+"""
+
+import logging
+from functools import lru_cache
+
+import jwt
+from django.conf import settings
+from rest_framework import authentication, exceptions, permissions
+
+from .identity import Principal
+
+log = logging.getLogger(__name__)
+
+
+class AuthenticationFailed(Exception):
+    """Credentials were presented and are wrong: a 401, never a fall-through to anonymous."""
+
+
+@lru_cache(maxsize=4)
+def _jwks_client(url: str) -> "jwt.PyJWKClient":
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=300)
+
+
+def _looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2 and not token.startswith("qk_")
+
+
+def principal_from_jwt(token: str) -> Principal:
+    if not (settings.JWT_SECRET or settings.JWT_JWKS_URL):
+        raise AuthenticationFailed("JWT authentication is not configured")
+    options = {"require": ["sub", "exp"]}
+    kwargs = {"algorithms": settings.JWT_ALGORITHMS, "options": options}
+    if settings.JWT_AUDIENCE:
+        kwargs["audience"] = settings.JWT_AUDIENCE
+    else:
+        options["verify_aud"] = False
+    if settings.JWT_ISSUER:
+        kwargs["issuer"] = settings.JWT_ISSUER
+    try:
+        if settings.JWT_JWKS_URL:
+            key = _jwks_client(settings.JWT_JWKS_URL).get_signing_key_from_jwt(token).key
+        else:
+            key = settings.JWT_SECRET
+        claims = jwt.decode(token, key, **kwargs)
+    except jwt.ExpiredSignatureError:
+        raise AuthenticationFailed("token expired") from None
+    except jwt.PyJWTError as exc:
+        raise AuthenticationFailed(f"invalid token: {exc}") from None
+    tenant = claims.get(settings.JWT_TENANT_CLAIM) or settings.DEFAULT_TENANT
+    return Principal(tenant=str(tenant), user_id=str(claims["sub"]), source="jwt")
+
+
+def principal_from_api_key(token: str) -> Principal:
+    from assistants.models import ApiKey  # the model lives in an app; config loads first
+
+    key = ApiKey.authenticate(token)
+    if key is None:
+        raise AuthenticationFailed("invalid or revoked API key")
+    return key.principal()
+
+
+def _header(request, name: str) -> str | None:
+    return request.META.get("HTTP_" + name.upper().replace("-", "_"))
+
+
+def resolve_principal(request, *, django_user=None) -> Principal | None:
+    """The principal behind a request, None when anonymous, AuthenticationFailed on bad credentials.
+
+    Works for Django and DRF requests. `X-Tenant-ID` selects the tenant when the principal may act
+    for it (a service key, or development auth); otherwise a different tenant is refused.
+    """
+    principal = None
+    authorization = _header(request, "Authorization") or ""
+    api_key = _header(request, "X-API-Key")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationFailed("Authorization must be 'Bearer <token>'")
+        principal = principal_from_jwt(token) if _looks_like_jwt(token) else principal_from_api_key(token)
+    elif api_key:
+        principal = principal_from_api_key(api_key.strip())
+    else:
+        user = django_user if django_user is not None else getattr(request, "user", None)
+        if user is not None and getattr(user, "is_authenticated", False) and not isinstance(user, Principal):
+            principal = Principal(tenant=settings.DEFAULT_TENANT, user_id=user.get_username(), source="session")
+        elif settings.DEV_AUTH:
+            cookie_user = request.COOKIES.get("opengpts_user_id")
+            principal = Principal(
+                tenant=settings.DEFAULT_TENANT,
+                user_id=cookie_user or settings.DEV_DEFAULT_USER,
+                source="dev",
+                can_act_for_any_tenant=True,
+            )
+    if principal is None:
+        return None
+    tenant = _header(request, "X-Tenant-ID")
+    if tenant:
+        try:
+            principal = principal.acting_for(tenant.strip())
+        except PermissionError as exc:
+            raise AuthenticationFailed(str(exc)) from None
+    return principal
+
+
+class QuerentAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request):
+        try:
+            principal = resolve_principal(request, django_user=getattr(request._request, "user", None))
+        except AuthenticationFailed as exc:
+            raise exceptions.AuthenticationFailed(str(exc)) from None
+        if principal is None:
+            return None
+        if principal.source == "session":
+            # A browser's session cookie rides along on cross-site requests: demand the CSRF token.
+            authentication.SessionAuthentication().enforce_csrf(request)
+        return principal, principal.source
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="querent"'
+
+
+class HasPrincipal(permissions.BasePermission):
+    message = "Authentication required: send 'Authorization: Bearer <API key or JWT>' or 'X-API-Key'."
+
+    def has_permission(self, request, view):
+        return isinstance(request.user, Principal)

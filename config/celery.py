@@ -1,0 +1,20 @@
+import os
+
+from celery import Celery
+
+from .broker import register as register_embedded_broker
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+register_embedded_broker()
+app = Celery("querent")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.task(name="config.ping")
+def ping(payload=None):
+    """Round trip used by /health and the tests to prove a worker is consuming."""
+    import socket
+
+    return {"pong": payload, "worker": socket.gethostname(), "pid": os.getpid()}

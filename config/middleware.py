@@ -1,0 +1,94 @@
+"""Make every API path answer JSON: oversized bodies, Django's own 404/405/500 pages, and crashes."""
+
+import logging
+from http import HTTPStatus
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+
+from .errors import json_error
+
+log = logging.getLogger(__name__)
+
+# Paths that are pages for people; everything else is API and speaks JSON.
+HTML_PREFIXES = ("/admin/", "/static/", "/api/docs", "/accounts/")
+HTML_EXACT = ("/",)
+
+
+def is_api_path(path: str) -> bool:
+    return path not in HTML_EXACT and not path.startswith(HTML_PREFIXES)
+
+
+class JsonErrorMiddleware:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self.is_async:
+            return self.__acall__(request)
+        early = self._check_request(request)
+        if early is not None:
+            return early
+        return self._check_response(request, self.get_response(request))
+
+    async def __acall__(self, request):
+        early = self._check_request(request)
+        if early is not None:
+            return early
+        response = await self.get_response(request)
+        return self._check_response(request, response)
+
+    def _check_request(self, request):
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return json_error("Content-Length is not a number.", 400)
+        if declared > settings.MAX_BODY_BYTES:
+            return json_error(
+                f"Request body of {declared} bytes exceeds the limit of {settings.MAX_BODY_BYTES} bytes.", 413
+            )
+        if request.method in ("POST", "PUT", "PATCH") and not request.path.startswith("/admin/"):
+            try:
+                request.body  # noqa: B018 - reading enforces DATA_UPLOAD_MAX_MEMORY_SIZE for chunked bodies
+            except RequestDataTooBig:
+                return json_error(f"Request body exceeds the limit of {settings.MAX_BODY_BYTES} bytes.", 413)
+        return None
+
+    def _check_response(self, request, response):
+        if response.status_code < 400 or not is_api_path(request.path):
+            return response
+        content_type = response.get("Content-Type", "")
+        if "json" in content_type or getattr(response, "streaming", False):
+            return response
+        if "text/event-stream" in content_type:
+            return response
+        try:
+            reason = HTTPStatus(response.status_code).phrase
+        except ValueError:
+            reason = "Error"
+        detail = reason
+        if response.status_code == 404:
+            detail = f"Not found: {request.path}"
+        elif response.status_code == 405:
+            allowed = response.get("Allow")
+            detail = f"Method {request.method} not allowed" + (f"; allowed: {allowed}" if allowed else "")
+        elif response.status_code >= 500:
+            log.error("server error on %s %s", request.method, request.path)
+            detail = "Internal server error."
+        new = json_error(detail, response.status_code)
+        if response.get("Allow"):
+            new["Allow"] = response["Allow"]
+        return new
+
+    def process_exception(self, request, exception):
+        if not is_api_path(request.path):
+            return None
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_error("Internal server error.", 500)

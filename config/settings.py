@@ -1,0 +1,218 @@
+"""Querent settings. Every value comes from an environment variable (see README's table).
+
+Two modes share this file: the embedded default (SQLite + a serverless Celery broker, used by
+`make run`) and services mode (PostgreSQL via DATABASE_URL, Redis via REDIS_URL).
+"""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from .env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("QUERENT_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("QUERENT_DEBUG", False)
+SECRET_KEY = env_str("QUERENT_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("QUERENT_SECRET_KEY must be set (or QUERENT_DEBUG=1 for development)")
+    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = env_list("QUERENT_ALLOWED_HOSTS", ["*"] if DEBUG else ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("QUERENT_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "assistants",
+    "executor",
+    "threads",
+    "responses",
+    "sessions.apps.ChatSessionsConfig",
+]
+
+MIDDLEWARE = [
+    "config.middleware.JsonErrorMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- databases -----------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'querent.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL + a busy timeout let daphne and the worker share the file without "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+EMBEDDED = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite files, the embedded broker and CSV exports live here
+
+# --- broker, channel layer -----------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env_str("QUERENT_CHANNEL_PREFIX", "querent"),
+                "capacity": 1000,
+                "expiry": 30,
+            },
+        }
+    }
+else:
+    # No server needed: kombu's SQLAlchemy transport over a SQLite file shared by web and worker
+    # (config/broker.py registers the alias with a fast polling interval).
+    CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", f"querent-sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}")
+    CHANNEL_LAYERS = {}
+CELERY_RESULT_BACKEND = env_str(
+    "CELERY_RESULT_BACKEND", REDIS_URL or f"db+sqlite:///{VAR_DIR / 'celery-results.sqlite3'}"
+)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"threads.tasks.*": {"queue": "agent"}, "responses.tasks.*": {"queue": "agent"}}
+CELERY_TASK_ALWAYS_EAGER = env_bool("QUERENT_CELERY_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_RESULT_EXPIRES = 3600
+
+# --- auth ----------------------------------------------------------------------------------
+# Development auth trusts the `opengpts_user_id` cookie and `X-Tenant-ID` header; `make run` turns it on.
+DEV_AUTH = env_bool("QUERENT_DEV_AUTH", False)
+DEFAULT_TENANT = env_str("QUERENT_DEFAULT_TENANT", "default")
+DEV_DEFAULT_USER = env_str("QUERENT_DEV_DEFAULT_USER", "dev")
+JWT_SECRET = env_str("QUERENT_JWT_SECRET")
+JWT_JWKS_URL = env_str("QUERENT_JWT_JWKS_URL")
+JWT_ALGORITHMS = env_list("QUERENT_JWT_ALGORITHMS", ["HS256"] if not JWT_JWKS_URL else ["RS256", "ES256"])
+JWT_AUDIENCE = env_str("QUERENT_JWT_AUDIENCE")
+JWT_ISSUER = env_str("QUERENT_JWT_ISSUER")
+JWT_TENANT_CLAIM = env_str("QUERENT_JWT_TENANT_CLAIM", "tenant")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "config.auth.QuerentAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["config.auth.HasPrincipal"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "config.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Querent API",
+    "DESCRIPTION": "AI data agents over your own database: PromptQL, OpenGPTs, Dataherald, BI and Julep dialects.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- requests ------------------------------------------------------------------------------
+MAX_BODY_BYTES = env_int("QUERENT_MAX_BODY_BYTES", 2 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+APPEND_SLASH = False
+
+# --- static --------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise serves from finders; this silences its warning
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(VAR_DIR / "files")}},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- the agent -----------------------------------------------------------------------------
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+QUERENT_MODEL = env_str("QUERENT_MODEL", "gpt-4o-mini")
+LLM_TIMEOUT = env_float("QUERENT_LLM_TIMEOUT", 60.0)
+LLM_MAX_RETRIES = env_int("QUERENT_LLM_MAX_RETRIES", 3)
+# USD per million tokens (prompt, completion); unknown models cost 0 and say so in usage.
+LLM_PRICES = {
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+}
+AGENT_MAX_STEPS = env_int("QUERENT_MAX_STEPS", 10)
+CONFIRMATION_TIMEOUT = env_float("QUERENT_CONFIRMATION_TIMEOUT", 300.0)
+RUN_STALE_AFTER = env_float("QUERENT_RUN_STALE_AFTER", 120.0)
+DEMO_DATABASE_URL = env_str("QUERENT_DEMO_DATABASE_URL", f"sqlite:///{VAR_DIR / 'demo-chinook.sqlite3'}")
+
+# --- logging -------------------------------------------------------------------------------
+LOG_LEVEL = env_str("QUERENT_LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if env_bool("QUERENT_LOG_JSON", not DEBUG) else "plain",
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}

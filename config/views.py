@@ -1,0 +1,9 @@
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+
+
+@api_view(["GET"])
+def whoami(request):
+    """The principal the request authenticated as: handy for checking credentials."""
+    principal = request.user
+    return Response({"tenant": principal.tenant, "user_id": principal.user_id, "source": principal.source})

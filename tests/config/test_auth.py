@@ -1,0 +1,163 @@
+import time
+
+import jwt
+import pytest
+from django.test import Client, override_settings
+
+from assistants.models import ApiKey
+from config.identity import Principal
+
+pytestmark = pytest.mark.django_db
+
+JWT_SECRET = "unit-test-jwt-secret-that-is-long-enough-for-hs256"
+
+
+def me(client: Client, **headers):
+    return client.get("/api/v1/me", **{f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()})
+
+
+def make_jwt(sub="bob", *, secret=JWT_SECRET, exp_in=300, **claims):
+    return jwt.encode({"sub": sub, "exp": int(time.time()) + exp_in, **claims}, secret, algorithm="HS256")
+
+
+class TestApiKeys:
+    def test_bearer_key_authenticates(self):
+        _, token = ApiKey.issue(name="k", tenant="acme", user_id="alice")
+        response = me(Client(), authorization=f"Bearer {token}")
+        assert response.status_code == 200
+        assert response.json() == {"tenant": "acme", "user_id": "alice", "source": "api_key"}
+
+    def test_x_api_key_header_authenticates(self):
+        _, token = ApiKey.issue(name="k", tenant="acme", user_id="alice")
+        assert me(Client(), x_api_key=token).json()["user_id"] == "alice"
+
+    def test_key_is_stored_hashed(self):
+        key, token = ApiKey.issue(name="k", tenant="acme", user_id="alice")
+        stored = ApiKey.objects.get(pk=key.pk)
+        assert token.split("_", 2)[2] not in (stored.key_hash, stored.key_prefix)
+        assert stored.key_hash == ApiKey.hash_secret(token.split("_", 2)[2])
+
+    def test_revoked_key_is_401(self):
+        key, token = ApiKey.issue(name="k", tenant="acme", user_id="alice")
+        key.revoke()
+        response = me(Client(), authorization=f"Bearer {token}")
+        assert response.status_code == 401
+        assert "revoked" in response.json()["detail"]
+
+    def test_wrong_secret_is_401(self):
+        _, token = ApiKey.issue(name="k", tenant="acme", user_id="alice")
+        forged = token[:-4] + ("aaaa" if not token.endswith("aaaa") else "bbbb")
+        assert me(Client(), authorization=f"Bearer {forged}").status_code == 401
+
+    def test_unknown_key_is_401(self):
+        assert me(Client(), authorization="Bearer qk_deadbeef_nothing").status_code == 401
+
+    def test_non_bearer_scheme_is_401(self):
+        assert me(Client(), authorization="Basic YWxpY2U6cHc=").status_code == 401
+
+    def test_management_command_prints_working_key(self):
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        out = StringIO()
+        call_command("create_api_key", "carol", tenant="t9", stdout=out)
+        token = out.getvalue().strip()
+        assert me(Client(), authorization=f"Bearer {token}").json() == {"tenant": "t9", "user_id": "carol", "source": "api_key"}
+
+
+class TestJwt:
+    @pytest.fixture(autouse=True)
+    def jwt_settings(self, settings):
+        settings.JWT_SECRET = JWT_SECRET
+        settings.JWT_JWKS_URL = None
+        settings.JWT_ALGORITHMS = ["HS256"]
+
+    def test_valid_token(self):
+        response = me(Client(), authorization=f"Bearer {make_jwt('bob', tenant='globex')}")
+        assert response.json() == {"tenant": "globex", "user_id": "bob", "source": "jwt"}
+
+    def test_tenant_defaults(self):
+        assert me(Client(), authorization=f"Bearer {make_jwt('bob')}").json()["tenant"] == "default"
+
+    def test_expired_token_is_401(self):
+        response = me(Client(), authorization=f"Bearer {make_jwt(exp_in=-10)}")
+        assert response.status_code == 401
+        assert "expired" in response.json()["detail"]
+
+    def test_bad_signature_is_401(self):
+        response = me(Client(), authorization=f"Bearer {make_jwt(secret='another-secret-that-is-also-long-enough-for-hs256')}")
+        assert response.status_code == 401
+        assert "invalid token" in response.json()["detail"]
+
+    def test_alg_none_is_rejected(self):
+        token = jwt.encode({"sub": "mallory", "exp": int(time.time()) + 60}, None, algorithm="none")
+        assert me(Client(), authorization=f"Bearer {token}").status_code == 401
+
+    def test_missing_sub_is_rejected(self):
+        token = jwt.encode({"exp": int(time.time()) + 60}, JWT_SECRET, algorithm="HS256")
+        assert me(Client(), authorization=f"Bearer {token}").status_code == 401
+
+
+@override_settings(JWT_SECRET=None, JWT_JWKS_URL=None)
+def test_jwt_refused_when_not_configured():
+    response = me(Client(), authorization=f"Bearer {make_jwt()}")
+    assert response.status_code == 401
+    assert "not configured" in response.json()["detail"]
+
+
+class TestDevelopmentAuth:
+    @override_settings(DEV_AUTH=False)
+    def test_cookie_ignored_when_dev_auth_off(self):
+        client = Client()
+        client.cookies["opengpts_user_id"] = "foo"
+        assert me(client).status_code == 401
+
+    @override_settings(DEV_AUTH=True)
+    def test_cookie_accepted_in_dev_mode(self):
+        client = Client()
+        client.cookies["opengpts_user_id"] = "foo"
+        assert me(client).json() == {"tenant": "default", "user_id": "foo", "source": "dev"}
+
+    @override_settings(DEV_AUTH=True)
+    def test_dev_mode_tenant_header(self):
+        client = Client()
+        client.cookies["opengpts_user_id"] = "foo"
+        assert me(client, x_tenant_id="tenant-b").json()["tenant"] == "tenant-b"
+
+    @override_settings(DEV_AUTH=True)
+    def test_credentials_still_win_over_cookie_in_dev_mode(self):
+        _, token = ApiKey.issue(name="k", tenant="acme", user_id="alice")
+        client = Client()
+        client.cookies["opengpts_user_id"] = "foo"
+        assert me(client, authorization=f"Bearer {token}").json()["user_id"] == "alice"
+
+
+class TestTenantHeader:
+    def test_ordinary_key_cannot_switch_tenant(self):
+        _, token = ApiKey.issue(name="k", tenant="acme", user_id="alice")
+        response = me(Client(), authorization=f"Bearer {token}", x_tenant_id="globex")
+        assert response.status_code == 401
+        assert "may not act for tenant" in response.json()["detail"]
+
+    def test_same_tenant_header_is_fine(self):
+        _, token = ApiKey.issue(name="k", tenant="acme", user_id="alice")
+        assert me(Client(), authorization=f"Bearer {token}", x_tenant_id="acme").status_code == 200
+
+    def test_service_key_may_switch_tenant(self):
+        _, token = ApiKey.issue(name="k", tenant="ops", user_id="svc", can_act_for_any_tenant=True)
+        assert me(Client(), authorization=f"Bearer {token}", x_tenant_id="globex").json()["tenant"] == "globex"
+
+
+def test_session_login_maps_to_default_tenant(django_user_model):
+    user = django_user_model.objects.create_user("dora", password="pw-123456789")
+    client = Client()
+    client.force_login(user)
+    assert me(client).json() == {"tenant": "default", "user_id": "dora", "source": "session"}
+
+
+def test_principal_acting_for_rules():
+    base = Principal("a", "u")
+    assert base.acting_for("a") is base
+    with pytest.raises(PermissionError):
+        base.acting_for("b")

@@ -1,0 +1,112 @@
+"""Start Querent: daphne (web + websockets) and a Celery worker, as separate processes.
+
+Prints the URLs once the web process answers, forwards Ctrl-C to both children and waits for them.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+class Command(BaseCommand):
+    help = "Run the web server (daphne) and a Celery worker until interrupted."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("QUERENT_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("QUERENT_PORT", "8000")))
+        parser.add_argument("--concurrency", type=int, default=int(os.environ.get("QUERENT_WORKER_CONCURRENCY", "8")))
+
+    def handle(self, *args, host, port, concurrency, **options):
+        if not _port_free(host, port):
+            raise CommandError(f"port {port} on {host} is in use; set QUERENT_PORT to another port")
+        python = sys.executable
+        web = [python, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"]
+        worker = [
+            python, "-m", "celery", "-A", "config", "worker",
+            "-Q", "agent,default", "-P", "threads", "-c", str(concurrency),
+            "--loglevel", "WARNING", "-n", f"querent-{os.getpid()}@%h",
+        ]
+        children = {
+            "web": subprocess.Popen(web, start_new_session=True),
+            "worker": subprocess.Popen(worker, start_new_session=True),
+        }
+        stopping = False
+
+        def stop(signum=None, frame=None):
+            nonlocal stopping
+            if stopping:
+                return
+            stopping = True
+            self.stdout.write("\nStopping Querent …")
+            for proc in children.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for name, proc in children.items():
+                try:
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    self.stdout.write(f"{name} did not stop in time; killing it")
+                    proc.kill()
+                    proc.wait()
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        base = f"http://{host}:{port}"
+        self._wait_ready(base, children)
+        mode = "embedded (SQLite, serverless broker)" if settings.EMBEDDED and not settings.REDIS_URL else "services"
+        model = "offline demo model (no OPENAI_API_KEY set)" if not (settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL) else settings.QUERENT_MODEL
+        self.stdout.write(
+            self.style.SUCCESS("\nQuerent is running") + f" — mode: {mode}; model: {model}\n"
+            f"  Chat:     {base}/\n"
+            f"  Admin:    {base}/admin/\n"
+            f"  API docs: {base}/api/docs/\n"
+            f"  Health:   {base}/health\n"
+            "Press Ctrl-C to stop.\n"
+        )
+        try:
+            while not stopping:
+                for name, proc in children.items():
+                    if proc.poll() is not None and not stopping:
+                        self.stderr.write(f"{name} exited with code {proc.returncode}; stopping")
+                        stop()
+                        raise SystemExit(1)
+                time.sleep(0.5)
+        finally:
+            stop()
+
+    def _wait_ready(self, base: str, children: dict) -> None:
+        self.stdout.write("Starting web server and worker", ending="")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for name, proc in children.items():
+                if proc.poll() is not None:
+                    raise CommandError(f"{name} exited during start-up with code {proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{base}/health?worker=0", timeout=2) as response:
+                    if response.status == 200:
+                        self.stdout.write(" ready.")
+                        return
+            except OSError:
+                pass
+            self.stdout.write(".", ending="")
+            self.stdout.flush()
+            time.sleep(0.5)
+        raise CommandError("the web server did not become ready within 60 s")
