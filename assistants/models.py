@@ -105,6 +105,9 @@ class Assistant(OwnedModel):
     about = models.TextField(blank=True)
     model = models.CharField(max_length=200, blank=True, help_text="empty = QUERENT_MODEL")
     tools = models.JSONField(default=list, blank=True)
+    data_source = models.ForeignKey(
+        "executor.DataSource", null=True, blank=True, on_delete=models.SET_NULL, related_name="assistants"
+    )
     metadata = models.JSONField(default=dict, blank=True)
     config = models.JSONField(default=dict, blank=True, help_text="OpenGPTs config, kept verbatim")
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -84,6 +84,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("QUERENT_DB_POOL", True):
+    # A per-process pool: async views and worker threads borrow a connection per query batch and
+    # give it back, so an idle stream holds no connection and a burst does not open hundreds.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {"min_size": 1, "max_size": env_int("QUERENT_DB_POOL_SIZE", 20), "timeout": 30},
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 EMBEDDED = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite files, the embedded broker and CSV exports live here
@@ -193,6 +200,10 @@ LLM_PRICES = {
 AGENT_MAX_STEPS = env_int("QUERENT_MAX_STEPS", 10)
 CONFIRMATION_TIMEOUT = env_float("QUERENT_CONFIRMATION_TIMEOUT", 300.0)
 RUN_STALE_AFTER = env_float("QUERENT_RUN_STALE_AFTER", 120.0)
+RUN_MAX_ATTEMPTS = env_int("QUERENT_RUN_MAX_ATTEMPTS", 2)
+HEARTBEAT_INTERVAL = env_float("QUERENT_HEARTBEAT_INTERVAL", 10.0)
+EVENT_POLL_INTERVAL = env_float("QUERENT_EVENT_POLL_INTERVAL", 0.1 if not REDIS_URL else 1.0)
+SSE_KEEPALIVE = env_float("QUERENT_SSE_KEEPALIVE", 15.0)
 DEMO_DATABASE_URL = env_str("QUERENT_DEMO_DATABASE_URL", f"sqlite:///{VAR_DIR / 'demo-chinook.sqlite3'}")
 
 # --- logging -------------------------------------------------------------------------------
@@ -216,3 +227,20 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# --- llm -----------------------------------------------------------------------------------
+# Retry pacing for the LLM client (exponential backoff with jitter; Retry-After honoured up to a cap)
+# and a bound on one streamed reply, since the read timeout only applies between chunks.
+LLM_BACKOFF_BASE = env_float("QUERENT_LLM_BACKOFF_BASE", 0.5)
+LLM_BACKOFF_MAX = env_float("QUERENT_LLM_BACKOFF_MAX", 8.0)
+LLM_RETRY_AFTER_MAX = env_float("QUERENT_LLM_RETRY_AFTER_MAX", 30.0)
+LLM_STREAM_MAX_SECONDS = env_float("QUERENT_LLM_STREAM_MAX_SECONDS", 600.0)
+
+# --- data sources (executor) ---------------------------------------------------------------
+DATA_SOURCE_CONNECT_TIMEOUT_S = env_int("QUERENT_DATA_SOURCE_CONNECT_TIMEOUT", 5)
+# Schema introspection is cached on the DataSource row for this long (seconds).
+SCHEMA_CACHE_TTL_S = env_int("QUERENT_SCHEMA_CACHE_TTL", 3600)
+SCHEMA_MAX_TABLES = env_int("QUERENT_SCHEMA_MAX_TABLES", 1000)
+SCHEMA_SAMPLE_TABLES = env_int("QUERENT_SCHEMA_SAMPLE_TABLES", 50)
+# When set, SQLite data sources must live under one of these directories (the demo file always may).
+SQLITE_DATA_SOURCE_DIRS = env_list("QUERENT_SQLITE_DATA_SOURCE_DIRS", [])

@@ -18,5 +18,6 @@ urlpatterns = [
     path("api/v1/me", views.whoami, name="whoami"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("assistants.urls")),
     path("", include("threads.urls")),
 ]

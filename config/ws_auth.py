@@ -1,8 +1,11 @@
 """Websocket authentication: the same credentials as HTTP, read from the handshake."""
 
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlparse
 
 from channels.auth import AuthMiddlewareStack
+from channels.security.websocket import WebsocketDenier
+from django.conf import settings
+from django.http.request import validate_host
 from channels.db import database_sync_to_async
 
 from .auth import AuthenticationFailed, resolve_principal
@@ -42,3 +45,23 @@ class _PrincipalResolver:
 
 def PrincipalMiddleware(inner):  # noqa: N802 - reads like the other channels middleware stacks
     return AuthMiddlewareStack(_PrincipalResolver(inner))
+
+
+class BrowserOriginValidator:
+    """Reject cross-site websocket handshakes from browsers (they carry the session cookie).
+
+    A handshake without an Origin header comes from a program, not a page; it must still bring
+    credentials of its own, so it is let through to authentication.
+    """
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    async def __call__(self, scope, receive, send):
+        origin = dict(scope.get("headers", [])).get(b"origin")
+        if origin is not None:
+            host = urlparse(origin.decode("latin1")).hostname or ""
+            allowed = list(settings.ALLOWED_HOSTS) + [urlparse(o).hostname for o in settings.CSRF_TRUSTED_ORIGINS]
+            if not validate_host(host, allowed):
+                return await WebsocketDenier()(scope, receive, send)
+        return await self.inner(scope, receive, send)

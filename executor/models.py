@@ -1,1 +1,114 @@
-from django.db import models  # noqa: F401
+"""A user's own database, as Querent knows it: where it is, which engine, what may change it."""
+
+import hashlib
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from config.identity import OwnedModel, OwnedQuerySet, Principal
+
+from .dsn import engine_from_url, mask_url, same_database_as_app, sqlite_path_allowed
+
+SUPPORTED_ENGINES = ("postgresql", "sqlite")
+
+
+class DataSourceQuerySet(OwnedQuerySet):
+    def usable_by(self, principal: Principal):
+        """Sources the principal may query: its own, and shared ones (the demo) from anyone."""
+        return self.filter(Q(tenant=principal.tenant, owner=principal.user_id) | Q(shared=True))
+
+
+def validate_actions(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise ValidationError("actions must be a list of function or procedure names")
+
+
+class DataSource(OwnedModel):
+    class Engine(models.TextChoices):
+        POSTGRESQL = "postgresql", "PostgreSQL"
+        SQLITE = "sqlite", "SQLite"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    engine = models.CharField(
+        max_length=20,
+        choices=Engine.choices,
+        error_messages={
+            "invalid_choice": "Unsupported engine %(value)r; supported engines: " + ", ".join(SUPPORTED_ENGINES) + "."
+        },
+    )
+    # A secret: never rendered by __str__/__repr__, APIs or logs; the admin shows `masked_url`.
+    connection_url = models.TextField(verbose_name="connection URL")
+    actions = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_actions],
+        help_text="Declared functions/procedures that change data; calling one always needs confirmation.",
+    )
+    row_limit = models.PositiveIntegerField(
+        default=10_000, validators=[MinValueValidator(1), MaxValueValidator(1_000_000)], help_text="Most rows a read returns."
+    )
+    statement_timeout_s = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(3600)], help_text="Per-statement time limit, seconds."
+    )
+    shared = models.BooleanField(default=False, help_text="Usable by every principal; editable only by its owner.")
+    metadata = models.JSONField(default=dict, blank=True)
+    # Introspection cache, keyed by `connection_fingerprint` so a changed URL never serves a stale schema.
+    schema_cache = models.JSONField(default=dict, blank=True, editable=False)
+    schema_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    schema_refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DataSourceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "created_at"]
+        indexes = [models.Index(fields=["tenant", "owner", "created_at"]), models.Index(fields=["shared"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<DataSource {self.id} {self.name!r} ({self.engine})>"
+
+    @property
+    def masked_url(self) -> str:
+        return mask_url(self.connection_url)
+
+    @property
+    def connection_fingerprint(self) -> str:
+        return hashlib.sha256(f"{self.engine}\0{self.connection_url}".encode()).hexdigest()
+
+    @property
+    def dialect(self) -> str:
+        return {"postgresql": "postgres", "sqlite": "sqlite"}[self.engine]
+
+    def clean(self) -> None:
+        super().clean()
+        if isinstance(self.actions, list) and all(isinstance(a, str) for a in self.actions):
+            self.actions = sorted({a.strip() for a in self.actions if a.strip()})
+        if not self.connection_url:
+            return
+        url_engine = engine_from_url(self.connection_url)
+        if url_engine is None:
+            raise ValidationError(
+                {"connection_url": "Unsupported connection URL; use postgresql://... or sqlite:///path."}
+            )
+        if self.engine and self.engine in SUPPORTED_ENGINES and url_engine != self.engine:
+            raise ValidationError({"connection_url": f"A {self.engine} data source needs a {self.engine} URL."})
+        if same_database_as_app(self.connection_url):
+            raise ValidationError({"connection_url": "A data source may not point at Querent's own database."})
+        if url_engine == "sqlite" and not sqlite_path_allowed(self.connection_url):
+            raise ValidationError({"connection_url": "This SQLite file is outside the allowed directories."})
+
+    def store_schema(self, schema: dict, refreshed_at) -> None:
+        """Keep an introspection result; `update()` so the cache never bumps `updated_at`."""
+        fingerprint = self.connection_fingerprint
+        type(self).objects.filter(pk=self.pk).update(
+            schema_cache=schema, schema_fingerprint=fingerprint, schema_refreshed_at=refreshed_at
+        )
+        self.schema_cache, self.schema_fingerprint, self.schema_refreshed_at = schema, fingerprint, refreshed_at

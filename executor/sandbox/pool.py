@@ -1,0 +1,208 @@
+"""A pool of zygotes shared by the worker's threads; each snippet borrows one zygote.
+
+A zygote runs one snippet at a time under its own uid, so snippets of different threads never share
+a uid, a process budget or a /tmp. A broken zygote is stopped and replaced in the background.
+"""
+
+import collections
+import logging
+import os
+import shutil
+import threading
+import time
+
+from .config import SandboxConfig
+from .host import SandboxHost
+from .launch import bwrap_plan, current_interpreter, distribution_entries, fallback_plan, probe_bwrap
+from .session import CLEANUP_TIMEOUT, SnippetRun
+from .zygote import Zygote, ZygoteError
+
+log = logging.getLogger("querent.sandbox")
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+MAX_RESTART_DELAY = 30.0
+
+
+def warn_once(key: str, message: str, *args) -> None:
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    log.warning("SANDBOX WARNING: " + message, *args)
+
+
+def not_run(reason: str) -> dict:
+    return {"output": "", "error": f"the code was not run: {reason}", "sql_statements": [], "modified_artifacts": []}
+
+
+class SandboxPool:
+    def __init__(self, config: SandboxConfig):
+        self.config = config
+        self.mode: str | None = None  # "bwrap" or "fallback" once started
+        self.start_seconds: float | None = None
+        self.last_error: str | None = None
+        self._cond = threading.Condition()
+        self._idle: collections.deque[Zygote] = collections.deque()
+        self._zygotes: dict[int, Zygote] = {}
+        self._failing: set[int] = set()
+        self._plan_for = None
+        self._started = False
+        self._closed = False
+
+    # --- start and stop ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every zygote and wait for them (the first caller does the work)."""
+        with self._cond:
+            if self._started or self._closed:
+                return
+            self._started = True
+        began = time.monotonic()
+        self._choose_launch()
+        threads = [threading.Thread(target=self._spawn, args=(slot,), name=f"sandbox-start-{slot}", daemon=True)
+                   for slot in range(self.config.pool_size)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.start_seconds = time.monotonic() - began
+        if not self._zygotes:
+            raise ZygoteError(f"no sandbox process could start: {self.last_error}")
+
+    def shutdown(self) -> None:
+        with self._cond:
+            self._closed = True
+            zygotes = list(self._zygotes.values())
+            self._zygotes.clear()
+            self._idle.clear()
+            self._cond.notify_all()
+        for zygote in zygotes:
+            zygote.stop()
+
+    def _choose_launch(self) -> None:
+        interpreter = current_interpreter()
+        if os.geteuid() != 0:
+            warn_once("not-root", "the worker is not root, so snippets run under the worker's own uid "
+                      "(no per-snippet uid; RLIMIT_NPROC counts all of the worker user's processes)")
+        if self.config.disable_bwrap:
+            warn_once("bwrap-disabled", "bubblewrap is disabled by QUERENT_SANDBOX_DISABLE_BWRAP: snippets can "
+                      "read every world-readable file and reach the network; only rlimits, uid and seccomp apply")
+        elif not shutil.which("bwrap"):
+            warn_once("bwrap-missing", "bubblewrap (Debian package `bubblewrap`) is not installed: snippets can "
+                      "read every world-readable file and reach the network; only rlimits, uid and seccomp apply")
+        else:
+            plan = bwrap_plan(self.config, interpreter, distribution_entries())
+            problem = probe_bwrap(plan)
+            if problem is None:
+                self.mode = "bwrap"
+                self._plan_for = lambda slot: plan
+                return
+            warn_once("bwrap-broken", "bubblewrap cannot start the sandbox on this machine (%s); falling back to "
+                      "rlimits, uid and seccomp only", problem)
+        self.mode = "fallback"
+        self._plan_for = lambda slot: fallback_plan(interpreter, self.config.first_uid + slot)
+
+    def _spawn(self, slot: int) -> bool:
+        zygote = Zygote(slot, self._plan_for(slot), self.config)
+        try:
+            zygote.start()
+        except (ZygoteError, OSError) as exc:
+            with self._cond:
+                self.last_error = str(exc)
+                self._failing.add(slot)
+                self._cond.notify_all()
+            log.error("sandbox zygote %s failed to start: %s", slot, exc)
+            return False
+        if not zygote.info.get("seccomp"):
+            warn_once("seccomp", "no seccomp filter in the sandbox (%s)", zygote.info.get("seccomp_problem"))
+        with self._cond:
+            if self._closed:
+                closed = True
+            else:
+                closed = False
+                self._failing.discard(slot)
+                self._zygotes[slot] = zygote
+                self._idle.append(zygote)
+                self._cond.notify_all()
+        if closed:
+            zygote.stop()
+        return not closed
+
+    def _replace(self, zygote: Zygote) -> None:
+        """Stop a broken zygote and start a new one for its slot, retrying with backoff."""
+        with self._cond:
+            if self._zygotes.get(zygote.slot) is zygote:
+                del self._zygotes[zygote.slot]
+        zygote.stop()
+
+        def restart() -> None:
+            delay = 0.5
+            while not self._closed and not self._spawn(zygote.slot):
+                time.sleep(delay)
+                delay = min(delay * 2, MAX_RESTART_DELAY)
+
+        threading.Thread(target=restart, name=f"sandbox-restart-{zygote.slot}", daemon=True).start()
+
+    # --- borrowing -------------------------------------------------------------------------------
+
+    def acquire(self, timeout: float) -> Zygote | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._cond:
+                while not self._idle:
+                    if self._closed or (not self._zygotes and self._failing >= set(range(self.config.pool_size))):
+                        return None  # nothing can start: fail now instead of waiting out the timeout
+                    if not self._cond.wait(max(0.0, deadline - time.monotonic())) and time.monotonic() >= deadline:
+                        return None
+                zygote = self._idle.popleft()
+            if zygote.pending_run is not None:  # the previous snippet's clean-up report
+                event = zygote.wait_done(zygote.pending_run, CLEANUP_TIMEOUT)
+                zygote.pending_run = None
+                if event is None or not event.get("healthy", False):
+                    self._replace(zygote)
+                    continue
+            if not zygote.alive():
+                self._replace(zygote)
+                continue
+            return zygote
+
+    def release(self, zygote: Zygote, run: SnippetRun | None) -> None:
+        unhealthy = run is None or run.zygote_lost or (run.done is not None and not run.done.get("healthy", False))
+        if zygote.broken or unhealthy or not zygote.alive():
+            self._replace(zygote)
+            return
+        zygote.pending_run = None if run.done else run.run_id
+        with self._cond:
+            if self._closed:
+                closed = True
+            else:
+                closed = False
+                self._idle.append(zygote)
+                self._cond.notify()
+        if closed:
+            zygote.stop()
+
+    # --- the public operation ------------------------------------------------------------------
+
+    def execute(self, code: str, host: SandboxHost, timeout: float | None = None) -> dict:
+        if not isinstance(code, str):
+            return not_run("the code must be a string")
+        if len(code) > self.config.max_code_chars:
+            return not_run(f"the code is longer than {self.config.max_code_chars} characters")
+        try:
+            self.start()
+        except ZygoteError as exc:
+            return not_run(f"the sandbox is unavailable ({exc})")
+        zygote = self.acquire(self.config.total_timeout)
+        if zygote is None:
+            return not_run(f"the sandbox is unavailable ({self.last_error or 'no free sandbox process'})")
+        run = None
+        try:
+            run = SnippetRun(zygote, host, code, self.config, timeout if timeout is not None else self.config.timeout)
+            return run.execute()
+        except Exception:  # noqa: BLE001 - the worker must survive whatever happened
+            log.exception("sandbox run failed")
+            run = None
+            return not_run("an internal error stopped the sandbox")
+        finally:
+            self.release(zygote, run)

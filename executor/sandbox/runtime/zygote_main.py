@@ -1,0 +1,285 @@
+"""The zygote: a warm interpreter (pandas and numpy imported) that forks one child per snippet.
+
+It serves one snippet at a time, so every process of its sandbox uid belongs to the current
+snippet and cleaning up after it is exact: kill every descendant, wipe /tmp, report to the worker.
+Control messages are JSON over a SOCK_SEQPACKET socket; the snippet's own channel arrives as a
+passed file descriptor and only the child keeps it.
+"""
+
+import ctypes
+import gc
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import stat
+import sys
+import time
+
+import child
+import seccomp_filter
+
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+CLEANUP_SECONDS = 5.0
+TMP_CHECK_SECONDS = 0.05
+
+# Imported before forking so snippets get them for free, and so a fallback sandbox whose uid
+# cannot read the interpreter's files still has the common ones.
+PRELOAD = (
+    "ast", "asyncio", "base64", "bisect", "calendar", "collections", "copy", "csv", "dataclasses",
+    "datetime", "decimal", "enum", "fractions", "functools", "hashlib", "heapq", "inspect", "io",
+    "itertools", "json", "math", "operator", "pprint", "random", "re", "statistics", "string",
+    "textwrap", "traceback", "typing", "uuid", "zoneinfo",
+)
+# One BLAS thread: the zygote must be single-threaded to fork safely, and snippets are small.
+THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def main(ctl: socket.socket, config: dict) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of a snippet come back here to be killed
+    # Python's SIGINT handler would let a same-uid snippet interrupt the zygote; the default action cannot.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    keep = ctl.fileno()
+    os.closerange(3, keep)
+    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
+    if config.get("site_dir"):
+        sys.path.append(config["site_dir"])
+    _preload()
+    seccomp, problem = _build_seccomp()
+    gc.collect()
+    gc.freeze()  # keeps the children's copy-on-write pages shared
+    _send(ctl, {"event": "ready", "pid": os.getpid(), "uid": os.getuid(), "seccomp": seccomp is not None,
+                "seccomp_problem": problem})
+    Zygote(ctl, config, seccomp).serve()
+
+
+def _preload() -> None:
+    for name in THREAD_ENV:
+        os.environ[name] = "1"
+    import numpy
+    import pandas
+
+    for name in PRELOAD:
+        __import__(name)
+    frame = pandas.DataFrame({"key": ["a", "b", "a"], "value": [1.0, 2.0, 3.0]})
+    frame.groupby("key")["value"].agg(["sum", "mean"]).reset_index().to_string()  # fills pandas' lazy caches
+    numpy.arange(10).reshape(2, 5).sum(axis=0)
+    child.run_snippet("pass", None)
+    os.environ.clear()  # snippets start with an empty environment
+
+
+def _build_seccomp():
+    try:
+        seccomp = seccomp_filter.SeccompFilter(protected_pids=(1, os.getpid()))
+    except Exception as exc:  # noqa: BLE001 - reported to the worker, which warns
+        return None, f"{type(exc).__name__}: {exc}"
+    probe = os.fork()
+    if probe == 0:  # prove a child can load it before relying on it
+        try:
+            seccomp.load()
+            os._exit(0)
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    _, status = os.waitpid(probe, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        return None, "the kernel refused the filter"
+    return seccomp, None
+
+
+def _send(ctl: socket.socket, message: dict) -> None:
+    ctl.send(json.dumps(message).encode())
+
+
+class Spare:
+    """A child forked and confined ahead of time, waiting for a snippet's channel."""
+
+    def __init__(self, config: dict, seccomp):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                ours.close()
+                child.main(theirs.fileno(), config, seccomp)
+            finally:
+                os._exit(70)
+        theirs.close()
+        self.sock = ours
+
+    def hand_over(self, channel_fd: int) -> bool:
+        try:
+            socket.send_fds(self.sock, [b"run"], [channel_fd])
+            return True
+        except OSError:  # it died while waiting (killed from outside, out of memory)
+            return False
+        finally:
+            self.sock.close()
+
+
+class Zygote:
+    def __init__(self, ctl: socket.socket, config: dict, seccomp):
+        self.ctl = ctl
+        self.config = config
+        self.seccomp = seccomp
+
+    def serve(self) -> None:
+        spare = Spare(self.config, self.seccomp)
+        while True:
+            message, fds = self._receive()
+            if message is None or message.get("op") == "exit":
+                return
+            if message.get("op") == "run" and len(fds) == 1:
+                self._run(message, fds[0], spare)
+                # Forked after the clean-up, so it never coexists with the previous snippet's processes.
+                spare = Spare(self.config, self.seccomp)
+            else:  # a late "kill" for a snippet that already ended
+                for fd in fds:
+                    os.close(fd)
+
+    def _receive(self):
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(self.ctl, 65536, 4)
+        except OSError:
+            return None, []
+        if not data:
+            return None, fds
+        return json.loads(data), fds
+
+    def _run(self, message: dict, channel_fd: int, spare: Spare) -> None:
+        run_id = message["run"]
+        if not spare.hand_over(channel_fd):
+            self._kill_descendants()
+            spare = Spare(self.config, self.seccomp)
+            spare.hand_over(channel_fd)
+        os.close(channel_fd)
+        status, cpu, reason = self._watch(spare.pid, run_id)
+        healthy = self._clean_up()
+        _send(self.ctl, {"event": "done", "run": run_id, "status": status, "cpu": cpu, "reason": reason,
+                         "healthy": healthy})
+
+    def _watch(self, pid: int, run_id):
+        """Wait for the child to exit, killing it when the worker asks or /tmp fills with files."""
+        pidfd = os.pidfd_open(pid)
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.register(self.ctl, select.POLLIN)
+        watch_tmp = self.config.get("max_tmp_files") and self.config.get("private_tmp")
+        reason = None
+        try:
+            while True:
+                events = poller.poll(TMP_CHECK_SECONDS * 1000 if watch_tmp else None)
+                for fd, _event in events:
+                    if fd == pidfd:
+                        _, status, usage = os.wait4(pid, 0)
+                        return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, reason
+                    message, fds = self._receive()
+                    for extra in fds:
+                        os.close(extra)
+                    if message is None:  # the worker is gone: nobody will read a result
+                        os.kill(pid, signal.SIGKILL)
+                        self._clean_up()
+                        os._exit(0)
+                    if message.get("op") == "kill" and message.get("run") == run_id:
+                        os.kill(pid, signal.SIGKILL)
+                if watch_tmp and reason is None and self._tmp_files() > self.config["max_tmp_files"]:
+                    reason = "tmp_files"  # tmpfs caps bytes, not inodes; inodes are kernel memory
+                    os.kill(pid, signal.SIGKILL)
+        finally:
+            os.close(pidfd)
+
+    def _tmp_files(self) -> int:
+        info = os.statvfs(self.config["tmp_dir"])
+        return info.f_files - info.f_ffree
+
+    def _clean_up(self) -> bool:
+        killed = self._kill_descendants()
+        wiped = self._wipe_tmp()
+        return killed and wiped
+
+    def _kill_descendants(self) -> bool:
+        """Kill and reap every process below the zygote (orphans are reparented here)."""
+        deadline = time.monotonic() + CLEANUP_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                while os.waitpid(-1, os.WNOHANG)[0]:
+                    pass
+            except ChildProcessError:
+                return True  # no children means no descendants: orphans always come back here first
+            for pid in _children():
+                try:
+                    os.kill(pid, signal.SIGKILL)  # our own unreaped child: its pid cannot be reused yet
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.001)
+        return False
+
+    def _wipe_tmp(self) -> bool:
+        tmp_dir = self.config["tmp_dir"]
+        if not os.listdir(tmp_dir):
+            return True
+        if os.getuid() != 0:
+            _remove_contents(tmp_dir)
+        else:
+            # Root here lacks CAP_DAC_OVERRIDE, so the snippet's uid removes what the snippet made.
+            helper = os.fork()
+            if helper == 0:
+                try:
+                    os.setgroups([])
+                    os.setresgid(self.config["gid"], self.config["gid"], self.config["gid"])
+                    os.setresuid(self.config["uid"], self.config["uid"], self.config["uid"])
+                    _remove_contents(tmp_dir)
+                finally:
+                    os._exit(0)
+            os.waitpid(helper, 0)
+        return not os.listdir(tmp_dir)
+
+
+def _children() -> list[int]:
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as handle:
+            return [int(pid) for pid in handle.read().split()]
+    except OSError:  # kernels without CONFIG_PROC_CHILDREN: scan every process's parent
+        return [pid for pid in _all_pids() if _parent_of(pid) == me]
+
+
+def _all_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _remove_contents(path: str) -> None:
+    def make_writable_and_retry(function, failed_path, _exc_info):
+        parent = os.path.dirname(failed_path)
+        for target in (parent, failed_path):
+            try:
+                if stat.S_ISDIR(os.lstat(target).st_mode):
+                    os.chmod(target, 0o700)
+            except OSError:
+                pass
+        try:
+            function(failed_path)
+        except OSError:
+            pass
+
+    for entry in os.listdir(path):
+        full = os.path.join(path, entry)
+        try:
+            if os.path.isdir(full) and not os.path.islink(full):
+                os.chmod(full, 0o700)
+                shutil.rmtree(full, onerror=make_writable_and_retry)
+            else:
+                os.unlink(full)
+        except (OSError, RecursionError):  # what is left makes the zygote unhealthy, so it is replaced
+            pass

@@ -1,0 +1,43 @@
+"""A small, strict SSE reader for httpx streams (the format is parsed, not pattern-matched)."""
+
+import json
+from dataclasses import dataclass
+
+
+@dataclass
+class SseEvent:
+    event: str
+    data: object
+    id: int | None
+
+
+def iter_sse(response):
+    """Yield SseEvent from an httpx streaming response; comments (keep-alives) are skipped."""
+    event, data_lines, event_id = "message", [], None
+    for line in response.iter_lines():
+        if line == "":
+            if data_lines:
+                yield SseEvent(event, json.loads("\n".join(data_lines)), event_id)
+            event, data_lines, event_id = "message", [], None
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "event":
+            event = value
+        elif field == "data":
+            data_lines.append(value)
+        elif field == "id":
+            event_id = int(value)
+
+
+def read_until(events, stop_type: str, limit: int = 200) -> list[SseEvent]:
+    seen = []
+    for event in events:
+        seen.append(event)
+        if event.event == stop_type:
+            return seen
+        if len(seen) >= limit:
+            break
+    raise AssertionError(f"stream ended before {stop_type!r}: {[e.event for e in seen]}")

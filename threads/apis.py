@@ -1,0 +1,53 @@
+"""DRF views over threads: listing, detail, confirmations, cancel (PromptQL dialect + Querent extras)."""
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import selectors, services
+from .models import Confirmation
+from .serializers import ConfirmationDecisionSerializer, run_dict, thread_detail, thread_summary
+
+
+class ThreadListApi(APIView):
+    @extend_schema(summary="List the caller's threads", responses={200: dict})
+    def get(self, request):
+        threads = selectors.threads_for(request.user)[:500]
+        return Response([thread_summary(t) for t in threads])
+
+
+class ThreadDetailApi(APIView):
+    @extend_schema(summary="A thread with its history, artifacts, confirmations and runs", responses={200: dict})
+    def get(self, request, thread_id):
+        return Response(thread_detail(selectors.get_thread(request.user, thread_id)))
+
+
+class UserConfirmationApi(APIView):
+    @extend_schema(summary="Approve or deny a pending mutation", request=ConfirmationDecisionSerializer, responses={200: dict})
+    def post(self, request, thread_id):
+        thread = selectors.get_thread(request.user, thread_id)
+        serializer = ConfirmationDecisionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.do_decide_confirmation(
+                thread, serializer.validated_data["confirmation_id"],
+                approve=serializer.validated_data["confirm"], decided_by=str(request.user),
+            )
+        except Confirmation.DoesNotExist:
+            raise NotFound("confirmation not found on this thread") from None
+        except services.Conflict as exc:
+            return Response({"detail": str(exc), "code": "conflict"}, status=status.HTTP_409_CONFLICT)
+        return Response({})
+
+
+class CancelRunApi(APIView):
+    @extend_schema(summary="Cancel the thread's active run", request=None, responses={200: dict})
+    def post(self, request, thread_id):
+        thread = selectors.get_thread(request.user, thread_id)
+        runs = services.do_cancel_runs(thread)
+        if not runs:
+            raise Http404("no active run on this thread")
+        return Response({"cancelled": [run_dict(r) for r in runs]})

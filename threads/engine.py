@@ -1,0 +1,389 @@
+"""The agent loop: one run, from the user's message to `finish`, inside a Celery worker.
+
+Every state change is written together with the event that describes it (threads.events), so a
+stream replaying the log sees exactly what happened, and a run killed half-way can be resumed
+from what was committed.
+"""
+
+import logging
+import threading
+import time
+import uuid
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from assistants import llm
+from executor import services as sql_services
+
+from . import prompt
+from .events import append_event, emit
+from .models import Artifact, Confirmation, Message, Run, Thread
+from .services import add_message, finish_run
+
+log = logging.getLogger(__name__)
+
+DELTA_FLUSH_SECONDS = 0.05
+
+
+class RunCancelled(Exception):
+    pass
+
+
+class Heartbeat:
+    """Touches run.heartbeat_at on a timer so the reaper can tell a live run from a dead worker."""
+
+    def __init__(self, run_id):
+        self.run_id = run_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self):
+        try:
+            while not self._stop.wait(settings.HEARTBEAT_INTERVAL):
+                Run.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
+                connection.close()
+        except Exception:  # noqa: BLE001 - a missed beat only risks an early reap
+            log.exception("heartbeat failed", extra={"run_id": str(self.run_id)})
+        finally:
+            connection.close()
+
+
+def claim(run_id, worker: str) -> Run | None:
+    """Take the run if it is queued, or if its previous worker stopped heart-beating."""
+    now = timezone.now()
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.is_terminal:
+            return None
+        fresh = run.heartbeat_at and (now - run.heartbeat_at).total_seconds() < settings.RUN_STALE_AFTER
+        if run.status != Run.Status.QUEUED and fresh:
+            return None  # another worker has it (a redelivered message)
+        if run.cancel_requested:
+            finish_run(run, Run.Status.CANCELLED)
+            return None
+        if run.attempts >= settings.RUN_MAX_ATTEMPTS:
+            finish_run(run, Run.Status.FAILED, error="The run was interrupted too many times and was stopped.")
+            return None
+        run.status = Run.Status.RUNNING
+        run.attempts += 1
+        run.worker = worker[:200]
+        run.started_at = run.started_at or now
+        run.heartbeat_at = now
+        run.save(update_fields=["status", "attempts", "worker", "started_at", "heartbeat_at"])
+        if run.attempts > 1:
+            _close_interrupted_tool_calls(run)
+    return run
+
+
+def _close_interrupted_tool_calls(run: Run) -> None:
+    """A previous attempt died inside a tool call: record that, rather than run the code twice."""
+    for confirmation in Confirmation.objects.filter(run=run, status=Confirmation.Status.PENDING):
+        Confirmation.objects.filter(pk=confirmation.pk).update(
+            status=Confirmation.Status.CANCELED, decided_at=timezone.now(), decided_by="worker lost"
+        )
+        append_event(run.thread_id, run.id, "confirmation_decided", {"confirmation_id": str(confirmation.pk), "status": "CANCELED"})
+    answered = set(Message.objects.filter(thread_id=run.thread_id, role=Message.Role.TOOL).values_list("tool_call_id", flat=True))
+    for message in Message.objects.filter(thread_id=run.thread_id, run=run, role=Message.Role.AI):
+        for call in message.tool_calls:
+            if call["id"] in answered:
+                continue
+            output = {
+                "output": "",
+                "error": "The worker running this code stopped before it finished; the code was not run again. "
+                "Check the data before retrying anything that changes it.",
+                "sql_statements": [],
+                "modified_artifacts": [],
+            }
+            _record_tool_result(run, call["id"], call["name"], output)
+
+
+class RunSandboxHost:
+    """What the sandboxed snippet's `executor` object reaches: the SQL guard, confirmations, artifacts."""
+
+    def __init__(self, run: Run, thread: Thread, data_source, tool_call_id: str):
+        self.run = run
+        self.thread = thread
+        self.data_source = data_source
+        self.tool_call_id = tool_call_id
+        self.cancelled = False
+
+    def run_sql(self, sql: str) -> list[dict]:
+        from executor.sandbox import ToolError
+
+        if self.data_source is None:
+            raise ToolError("No database is connected to this assistant.")
+        try:
+            return sql_services.run_sql(self.data_source, sql).rows
+        except sql_services.NeedsConfirmation as needs:
+            return self._run_after_confirmation(needs.sql)
+        except sql_services.SqlError as exc:
+            raise ToolError(str(exc)) from None
+        finally:
+            close_old_connections()
+
+    def _run_after_confirmation(self, sql: str) -> list[dict]:
+        from executor.sandbox import ToolError
+
+        confirmation = request_confirmation(self.run, self.tool_call_id, sql)
+        status = wait_for_decision(self.run, confirmation)
+        if status == Confirmation.Status.APPROVED:
+            spent = Confirmation.objects.filter(pk=confirmation.pk, status=status, executed_at__isnull=True).update(executed_at=timezone.now())
+            if spent != 1:
+                raise ToolError("This approval was already used; the statement was not run again.")
+            try:
+                return sql_services.run_sql(self.data_source, sql, approval=_Approved(sql)).rows
+            except sql_services.SqlError as exc:
+                raise ToolError(str(exc)) from None
+        if status == Confirmation.Status.DENIED:
+            raise ToolError(f"The user did not approve this statement, so it was not run: {sql}")
+        if status == Confirmation.Status.TIMED_OUT:
+            raise ToolError(f"Nobody approved this statement within {int(settings.CONFIRMATION_TIMEOUT)} seconds, so it was not run.")
+        self.cancelled = True
+        raise ToolError("The run was cancelled before this statement was approved; it was not run.")
+
+    def store_artifact(self, identifier: str, title: str, artifact_type: str, data) -> None:
+        with transaction.atomic():
+            artifact, created = Artifact.objects.select_for_update().get_or_create(
+                thread=self.thread, identifier=identifier,
+                defaults={"title": title, "artifact_type": artifact_type, "data": data, "run": self.run},
+            )
+            if not created:
+                artifact.title, artifact.artifact_type, artifact.data, artifact.run = title, artifact_type, data, self.run
+                artifact.version += 1
+                artifact.save()
+
+    def get_artifact(self, identifier: str):
+        artifact = Artifact.objects.filter(thread=self.thread, identifier=identifier).first()
+        return artifact.data if artifact else None
+
+
+class _Approved:
+    """An approval already spent on the Confirmation row, valid for exactly one statement."""
+
+    def __init__(self, sql: str):
+        self.sql = sql
+
+    def approves(self, sql: str) -> bool:
+        return sql == self.sql
+
+
+def request_confirmation(run: Run, tool_call_id: str, sql: str, reason: str = "") -> Confirmation:
+    with transaction.atomic():
+        confirmation = Confirmation.objects.create(
+            thread_id=run.thread_id, run=run, tool_call_id=tool_call_id, message=sql, reason=reason,
+            expires_at=timezone.now() + timezone.timedelta(seconds=settings.CONFIRMATION_TIMEOUT),
+        )
+        Run.objects.filter(pk=run.pk).update(status=Run.Status.REQUIRES_ACTION)
+        append_event(run.thread_id, run.id, "user_confirmation", {
+            "confirmation_id": str(confirmation.id), "message": sql, "thread_id": str(run.thread_id),
+        })
+    return confirmation
+
+
+def wait_for_decision(run: Run, confirmation: Confirmation) -> str:
+    """Poll the row (woken early by a signal) until it is decided, expires, or the run is cancelled."""
+    from . import bus
+
+    try:
+        while True:
+            row = Confirmation.objects.only("status", "expires_at").get(pk=confirmation.pk)
+            if row.status != Confirmation.Status.PENDING:
+                return row.status
+            remaining = (row.expires_at - timezone.now()).total_seconds()
+            if remaining <= 0:
+                with transaction.atomic():
+                    expired = Confirmation.objects.filter(pk=row.pk, status=Confirmation.Status.PENDING).update(
+                        status=Confirmation.Status.TIMED_OUT, decided_at=timezone.now(), decided_by="timeout"
+                    )
+                    if expired:
+                        append_event(run.thread_id, run.id, "confirmation_decided", {"confirmation_id": str(row.pk), "status": "TIMED_OUT"})
+                continue
+            connection.close()  # hold no connection while a person decides
+            bus.wait_for_confirmation_signal(confirmation.pk, min(remaining, 1.0))
+    finally:
+        Run.objects.filter(pk=run.pk, status=Run.Status.REQUIRES_ACTION).update(status=Run.Status.RUNNING)
+
+
+def _record_tool_result(run: Run, call_id: str, name: str, output: dict) -> None:
+    with transaction.atomic():
+        message = add_message(
+            Thread(pk=run.thread_id), role=Message.Role.TOOL, content=prompt.compact_tool_result(output),
+            run=run, tool_call_id=call_id, name=name,
+        )
+        append_event(run.thread_id, run.id, "tool_response_message", {"call_id": call_id, "output": output}, message_id=message.id)
+
+
+def _tool_error(message: str) -> dict:
+    return {"output": "", "error": message, "sql_statements": [], "modified_artifacts": []}
+
+
+class AgentLoop:
+    def __init__(self, run: Run):
+        self.run = run
+        self.thread = Thread.objects.select_related("assistant", "assistant__data_source").get(pk=run.thread_id)
+        self.assistant = self.thread.assistant
+        self.data_source = self.assistant.data_source if self.assistant else None
+        self.usage = dict(run.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cost_usd": 0.0})
+        self.timings = dict(run.timings or {})
+        model = (run.config or {}).get("model") or (self.assistant.model if self.assistant else "") or None
+        self.llm_config = llm.LLMConfig.from_settings(model)
+
+    def check_cancelled(self) -> None:
+        if Run.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+            raise RunCancelled()
+
+    def base_messages(self) -> list[dict]:
+        schema = None
+        if self.data_source is not None:
+            from executor.schema import schema_summary
+
+            try:
+                schema = schema_summary(self.data_source)
+            except Exception as exc:  # noqa: BLE001 - a down database still lets the model explain
+                schema = f"(schema unavailable: {exc})"
+        instructions = self.assistant.instructions if self.assistant else ""
+        extra = (self.run.config or {}).get("instructions")
+        if extra:  # e.g. a Julep session's situation
+            instructions = f"{instructions}\n\n{extra}".strip()
+        engine = self.data_source.engine if self.data_source else None
+        system = {"role": "system", "content": prompt.system_prompt(instructions, engine, schema)}
+        return [system]
+
+    def run_loop(self) -> None:
+        system = self.base_messages()
+        max_steps = int((self.run.config or {}).get("max_steps") or settings.AGENT_MAX_STEPS)
+        tools = [] if (self.run.config or {}).get("tools") == [] else prompt.tools_for(self.assistant)
+        while True:
+            self.check_cancelled()
+            if self.run.steps >= max_steps:
+                self._say(f"I stopped after {max_steps} steps without a final answer. Ask me to continue if you want me to keep going.")
+                return
+            completion = self._call_llm(system + prompt.history_messages(self.thread), tools)
+            self.run.steps += 1
+            Run.objects.filter(pk=self.run.pk).update(steps=self.run.steps, usage=self.usage)
+            if not completion.tool_calls:
+                return
+            for call in completion.tool_calls:
+                self.check_cancelled()
+                cancelled = self._execute_tool_call(call)
+                if cancelled:
+                    raise RunCancelled()
+
+    def _call_llm(self, messages, tools):
+        message_id = uuid.uuid4()  # deltas and the final message share it, so clients can grow one bubble
+        started = time.monotonic()
+        first_token_at = None
+        buffer, last_flush = [], time.monotonic()
+        completion = None
+        for item in llm.stream_chat(messages, tools=tools or None, config=self.llm_config):
+            if isinstance(item, llm.TextDelta):
+                if first_token_at is None:
+                    first_token_at = time.monotonic()
+                buffer.append(item.text)
+                if time.monotonic() - last_flush >= DELTA_FLUSH_SECONDS:
+                    emit(self.run.thread_id, self.run.id, "assistant_delta", {"text": "".join(buffer)}, message_id=message_id)
+                    buffer, last_flush = [], time.monotonic()
+            elif isinstance(item, llm.Retrying):
+                emit(self.run.thread_id, self.run.id, "llm_retry", {"attempt": item.attempt, "delay": item.delay, "reason": item.reason})
+            elif isinstance(item, llm.Completion):
+                completion = item
+        if buffer:
+            emit(self.run.thread_id, self.run.id, "assistant_delta", {"text": "".join(buffer)}, message_id=message_id)
+        self._add_usage(completion.usage)
+        self.timings.setdefault("llm_seconds", 0.0)
+        self.timings["llm_seconds"] = round(self.timings["llm_seconds"] + time.monotonic() - started, 4)
+        if first_token_at is not None and "first_token_seconds" not in self.timings:
+            self.timings["first_token_seconds"] = round(first_token_at - started, 4)
+        calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in completion.tool_calls]
+        with transaction.atomic():
+            add_message(
+                self.thread, role=Message.Role.AI, content=completion.text or "", run=self.run, tool_calls=calls, id=message_id,
+                metadata={
+                    "model": completion.model, "is_demo": completion.is_demo, "finish_reason": completion.finish_reason,
+                    "usage": {"input_tokens": completion.usage.prompt_tokens, "output_tokens": completion.usage.completion_tokens,
+                              "total_tokens": completion.usage.total_tokens} if completion.usage else None,
+                },
+            )
+            append_event(self.run.thread_id, self.run.id, "assistant_response_message", {
+                "text": completion.text,
+                "tool_calls": [{"name": c.name, "call_id": c.id, "input": _tool_input(c)} for c in completion.tool_calls],
+            }, message_id=message_id)
+        return completion
+
+    def _execute_tool_call(self, call) -> bool:
+        from executor.sandbox import execute_python
+
+        if call.name != "execute_python":
+            _record_tool_result(self.run, call.id, call.name, _tool_error(f"Unknown tool {call.name!r}; the only tool is execute_python."))
+            return False
+        try:
+            code = call.parsed()["python_code"]
+            if not isinstance(code, str):
+                raise ValueError("python_code must be a string")
+        except (ValueError, KeyError, TypeError) as exc:
+            _record_tool_result(self.run, call.id, call.name, _tool_error(f"The tool call's arguments were not valid: {exc}"))
+            return False
+        host = RunSandboxHost(self.run, self.thread, self.data_source, call.id)
+        started = time.monotonic()
+        connection.close()  # the snippet may run for a while; borrow a connection again when it calls back
+        output = execute_python(code, host)
+        self.timings["sandbox_seconds"] = round(self.timings.get("sandbox_seconds", 0.0) + time.monotonic() - started, 4)
+        _record_tool_result(self.run, call.id, call.name, output)
+        return host.cancelled
+
+    def _say(self, text: str) -> None:
+        with transaction.atomic():
+            message = add_message(self.thread, role=Message.Role.AI, content=text, run=self.run)
+            append_event(self.run.thread_id, self.run.id, "assistant_response_message", {"text": text, "tool_calls": []}, message_id=message.id)
+
+    def _add_usage(self, usage) -> None:
+        if usage is None:
+            return
+        self.usage["prompt_tokens"] += usage.prompt_tokens
+        self.usage["completion_tokens"] += usage.completion_tokens
+        self.usage["total_tokens"] += usage.total_tokens
+        self.usage["cost_usd"] = round(self.usage["cost_usd"] + usage.cost_usd, 8)
+        self.usage["model"] = usage.model
+
+
+def _tool_input(call) -> dict:
+    try:
+        parsed = call.parsed()
+        return parsed if isinstance(parsed, dict) else {"python_code": str(parsed)}
+    except ValueError:
+        return {"raw_arguments": call.arguments}
+
+
+def execute_run(run_id, worker: str = "") -> str | None:
+    """Run to completion (or failure); returns the final status, None if another worker owns it."""
+    run = claim(run_id, worker)
+    if run is None:
+        return None
+    with Heartbeat(run.id):
+        loop = None
+        try:
+            loop = AgentLoop(run)
+            loop.run_loop()
+            status, error = Run.Status.COMPLETED, ""
+        except RunCancelled:
+            status, error = Run.Status.CANCELLED, ""
+        except llm.LLMError as exc:
+            status, error = Run.Status.FAILED, f"The language model failed: {exc.message}"
+        except Exception as exc:  # noqa: BLE001 - any failure must reach the client as an event
+            log.exception("run failed", extra={"run_id": str(run.id), "thread_id": str(run.thread_id)})
+            status, error = Run.Status.FAILED, f"Internal error while running ({type(exc).__name__})."
+        with transaction.atomic():
+            if loop is not None:
+                Run.objects.filter(pk=run.pk).update(usage=loop.usage, timings=loop.timings, steps=loop.run.steps)
+            finish_run(run, status, error=error)
+    return status

@@ -1,0 +1,115 @@
+"""OpenGPTs endpoints over the engine (seed 002): threads, state, history, runs."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import selectors
+from ..models import Message, Run, Thread
+from ..serializers import run_dict, thread_summary
+from . import services
+from .messages import from_message
+from .serializers import RunInSerializer, StateInSerializer, ThreadInSerializer
+
+
+def state_of(thread: Thread, *, until=None) -> dict:
+    messages = Message.objects.filter(thread=thread).order_by("seq")
+    if until is not None:
+        messages = messages.filter(created_at__lte=until)
+    return {"values": [from_message(m) for m in messages], "next": []}
+
+
+class ThreadCreateApi(APIView):
+    @extend_schema(summary="Create a thread (OpenGPTs)", request=ThreadInSerializer, responses={200: dict})
+    def post(self, request):
+        serializer = ThreadInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        assistant = services.readable_assistant(request.user, serializer.validated_data["assistant_id"])
+        from .. import services as engine_services
+
+        thread = engine_services.create_thread(
+            request.user, assistant=assistant, name=serializer.validated_data["name"],
+            metadata=serializer.validated_data.get("metadata"),
+        )
+        return Response(thread_summary(thread))
+
+
+class ThreadWriteApi(APIView):
+    @extend_schema(summary="Create or replace a thread with this id (OpenGPTs)", request=ThreadInSerializer, responses={200: dict})
+    def put(self, request, thread_id):
+        serializer = ThreadInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(thread_summary(services.put_thread(request.user, thread_id, serializer.validated_data)))
+
+    @extend_schema(summary="Delete a thread", responses={200: dict})
+    def delete(self, request, thread_id):
+        selectors.get_thread(request.user, thread_id).delete()
+        return Response({"status": "ok"})
+
+
+class ThreadStateApi(APIView):
+    @extend_schema(summary="The thread's messages as OpenGPTs state", responses={200: dict})
+    def get(self, request, thread_id):
+        return Response(state_of(selectors.get_thread(request.user, thread_id)))
+
+    @extend_schema(summary="Add messages to the thread", request=StateInSerializer, responses={200: dict})
+    def post(self, request, thread_id):
+        thread = selectors.get_thread(request.user, thread_id)
+        serializer = StateInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.add_state_messages(thread, serializer.validated_data["values"])
+        return Response(state_of(thread))
+
+
+class ThreadHistoryApi(APIView):
+    @extend_schema(summary="Past states of the thread, newest first", responses={200: dict})
+    def get(self, request, thread_id):
+        thread = selectors.get_thread(request.user, thread_id)
+        checkpoints = [run.finished_at for run in Run.objects.filter(thread=thread, finished_at__isnull=False).order_by("-finished_at")]
+        history = [{**state_of(thread, until=at), "at": at.isoformat(), "config": {"configurable": {"thread_id": str(thread.id)}}} for at in checkpoints]
+        return Response(history)
+
+
+class RunCreateApi(APIView):
+    @extend_schema(summary="Start a run on a thread; returns at once", request=RunInSerializer, responses={200: dict})
+    def post(self, request):
+        serializer = RunInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        run = services.start_opengpts_run(request.user, serializer.validated_data)
+        return Response({"run_id": str(run.id), "thread_id": str(run.thread_id), "status": run.status})
+
+
+class RunDetailApi(APIView):
+    @extend_schema(summary="A run's status, usage and timings", responses={200: dict})
+    def get(self, request, run_id):
+        run = Run.objects.filter(pk=run_id, thread__in=selectors.threads_for(request.user)).first()
+        if run is None:
+            return Response({"detail": "run not found", "code": "not_found"}, status=404)
+        return Response(run_dict(run))
+
+
+CONFIG_SCHEMA = {
+    "title": "Configurable",
+    "type": "object",
+    "properties": {
+        "configurable": {
+            "type": "object",
+            "properties": {
+                "type": {"type": "string", "enum": ["agent"], "default": "agent"},
+                "type==agent/agent_type": {"type": "string", "description": "kept for OpenGPTs clients; the model comes from `model` or QUERENT_MODEL"},
+                "type==agent/system_message": {"type": "string", "default": "You are a helpful assistant."},
+                "type==agent/tools": {"type": "array", "items": {"type": "string"}, "default": []},
+                "type==agent/retrieval_description": {"type": "string"},
+                "model": {"type": "string", "description": "model id at the configured OpenAI-compatible endpoint"},
+                "data_source_id": {"type": "string", "format": "uuid", "description": "the database the agent queries"},
+                "max_steps": {"type": "integer", "minimum": 1},
+            },
+        }
+    },
+}
+
+
+class ConfigSchemaApi(APIView):
+    @extend_schema(summary="JSON schema of an assistant's config", responses={200: dict})
+    def get(self, request):
+        return Response(CONFIG_SCHEMA)

@@ -1,0 +1,75 @@
+"""OpenGPTs-specific writes, on the engine's services."""
+
+from django.db import transaction
+from django.http import Http404
+from rest_framework.exceptions import ValidationError
+
+from assistants.models import Assistant
+from config.identity import Principal
+
+from .. import services
+from ..models import Message, Thread
+from .messages import parse_input_messages
+
+
+def readable_assistant(principal: Principal, assistant_id) -> Assistant:
+    assistant = Assistant.objects.readable_by(principal).filter(pk=assistant_id).first()
+    if assistant is None:
+        raise ValidationError({"assistant_id": ["assistant not found"]})
+    return assistant
+
+
+@transaction.atomic
+def put_thread(principal: Principal, thread_id, data: dict) -> Thread:
+    """Upsert like OpenGPTs, but an id owned by someone else is a 404, never a takeover."""
+    assistant = readable_assistant(principal, data["assistant_id"])
+    existing = Thread.objects.select_for_update().filter(pk=thread_id).first()
+    if existing is None:
+        thread = Thread(pk=thread_id, assistant=assistant, name=data.get("name", ""), metadata=data.get("metadata") or {})
+        thread.assign_owner(principal)
+        thread.save(force_insert=True)
+        return thread
+    if not existing.is_owned_by(principal):
+        raise Http404("thread not found")
+    existing.assistant, existing.name = assistant, data.get("name", "")
+    if "metadata" in data:
+        existing.metadata = data["metadata"]
+    existing.save()
+    return existing
+
+
+def parse_messages_or_400(raw, field: str):
+    try:
+        return parse_input_messages(raw)
+    except ValueError as exc:
+        raise ValidationError({field: [str(exc)]}) from None
+
+
+@transaction.atomic
+def add_state_messages(thread: Thread, raw_values) -> None:
+    for role, content in parse_messages_or_400(raw_values, "values"):
+        services.add_message(thread, role=role, content=content)
+
+
+def start_opengpts_run(principal: Principal, data: dict):
+    thread = Thread.objects.get_visible_or_404(principal, pk=data["thread_id"])
+    if data.get("assistant_id") and data["assistant_id"] != thread.assistant_id:
+        thread.assistant = readable_assistant(principal, data["assistant_id"])
+        thread.save(update_fields=["assistant", "updated_at"])
+    messages = parse_messages_or_400(data.get("input"), "input")
+    if not messages and not Message.objects.filter(thread=thread).exists():
+        raise ValidationError({"input": ["the thread is empty: send at least one message"]})
+    try:
+        return services.do_start_run(thread, None, input_messages=messages, config=_run_config(data.get("config") or {}))
+    except services.Conflict as exc:
+        raise ValidationError({"thread_id": [str(exc)]}) from None
+
+
+def _run_config(config: dict) -> dict:
+    configurable = config.get("configurable") or {}
+    run_config = {}
+    if isinstance(configurable.get("model"), str):
+        run_config["model"] = configurable["model"]
+    if isinstance(configurable.get("max_steps"), int):
+        run_config["max_steps"] = configurable["max_steps"]
+    return run_config

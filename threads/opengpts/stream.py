@@ -1,0 +1,91 @@
+"""`POST /runs/stream`: OpenGPTs' SSE (metadata, data [messages so far] as tokens arrive, end).
+
+OpenGPTs frames with CRLF line ends; so does this view.
+"""
+
+import json
+
+from asgiref.sync import sync_to_async
+from django.http import Http404, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.exceptions import ValidationError
+
+from ..errors_text import first_error
+from ..http import SSE_HEADERS, HttpError, authenticate, json_body, sse_frame
+from ..models import Message
+from ..prompt import compact_tool_result
+from ..streams import KEEPALIVE, follow
+from . import services
+from .messages import langchain_dict
+from .serializers import RunInSerializer
+
+CRLF = "\r\n"
+
+
+def _start_sync(principal, body: dict):
+    serializer = RunInSerializer(data=body)
+    if not serializer.is_valid():
+        raise HttpError(400, first_error(serializer.errors), errors=serializer.errors)
+    try:
+        thread = services.Thread.objects.get_visible_or_404(principal, pk=serializer.validated_data["thread_id"])
+        before = thread.last_seq
+        run = services.start_opengpts_run(principal, serializer.validated_data)
+    except Http404:
+        raise HttpError(404, "thread not found") from None
+    except ValidationError as exc:
+        raise HttpError(400, first_error(exc.detail), errors=exc.detail) from None
+    return run.id, run.thread_id, before
+
+
+class MessageBuilder:
+    """Turns the engine's events into OpenGPTs' growing list of messages for one run."""
+
+    def __init__(self):
+        self.messages: dict[str, dict] = {}
+
+    def apply(self, event: dict) -> bool:
+        kind, data, message_id = event["type"], event["data"], event["message_id"]
+        if kind == "assistant_delta":
+            current = self.messages.setdefault(message_id, langchain_dict(message_id=message_id, role=Message.Role.AI, content=""))
+            current["content"] += data["text"]
+        elif kind == "assistant_response_message":
+            calls = [{"id": c["call_id"], "name": c["name"], "arguments": json.dumps(c["input"])} for c in data["tool_calls"]]
+            self.messages[message_id] = langchain_dict(message_id=message_id, role=Message.Role.AI, content=data["text"] or "", tool_calls=calls)
+        elif kind == "tool_response_message":
+            self.messages[message_id] = langchain_dict(
+                message_id=message_id, role=Message.Role.TOOL, content=compact_tool_result(data["output"]),
+                tool_call_id=data["call_id"], name="execute_python",
+            )
+        else:
+            return False
+        return True
+
+    def snapshot(self) -> list[dict]:
+        return list(self.messages.values())
+
+
+@csrf_exempt
+async def runs_stream(request):
+    if request.method != "POST":
+        return HttpError(405, f"Method {request.method} not allowed; allowed: POST").response()
+    try:
+        principal = await authenticate(request)
+        body = json_body(request)
+        run_id, thread_id, before = await sync_to_async(_start_sync, thread_sensitive=False)(principal, body)
+    except HttpError as exc:
+        return exc.response()
+
+    async def frames():
+        yield sse_frame("metadata", {"run_id": str(run_id)}, newline=CRLF)
+        builder = MessageBuilder()
+        async for event in follow(thread_id, before, until_run=run_id):
+            if event is KEEPALIVE:
+                yield b": ping" + CRLF.encode() * 2
+            elif builder.apply(event):
+                yield sse_frame("data", builder.snapshot(), newline=CRLF)
+            elif event["type"] == "error":
+                yield sse_frame("error", {"status_code": 500, "message": event["data"]["message"]}, newline=CRLF)
+            elif event["type"] == "finish":
+                yield sse_frame("end", newline=CRLF)
+
+    return StreamingHttpResponse(frames(), content_type="text/event-stream", headers=SSE_HEADERS)

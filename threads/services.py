@@ -1,0 +1,184 @@
+"""Writes with side effects on threads, runs and confirmations (each: change state, then publish)."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from assistants.models import Assistant
+from config.identity import Principal
+
+from . import bus
+from .events import append_event
+from .models import Confirmation, Message, Run, Thread
+
+log = logging.getLogger(__name__)
+
+
+class Conflict(Exception):
+    """The request is valid but the object's state does not allow it (HTTP 409)."""
+
+
+def default_assistant(principal: Principal) -> Assistant:
+    """The principal's default assistant, created on first use over the first data source they may use."""
+    from executor.models import DataSource
+
+    assistant = Assistant.objects.visible_to(principal).filter(metadata__querent_default=True).first()
+    if assistant is not None:
+        return assistant
+    data_source = DataSource.objects.usable_by(principal).order_by("-shared", "created_at").first()
+    assistant = Assistant(
+        name="Data analyst",
+        instructions="You are a careful data analyst. Answer from the data; say when the data cannot answer.",
+        data_source=data_source,
+        metadata={"querent_default": True},
+    )
+    assistant.assign_owner(principal)
+    assistant.save()
+    return assistant
+
+
+def next_message_seq(thread_id) -> int:
+    current = Message.objects.filter(thread_id=thread_id).aggregate(top=Max("seq"))["top"]
+    return (current or 0) + 1
+
+
+def create_thread(principal: Principal, *, assistant: Assistant | None = None, name: str = "", metadata: dict | None = None) -> Thread:
+    thread = Thread(assistant=assistant or default_assistant(principal), name=name[:300], metadata=metadata or {})
+    thread.assign_owner(principal)
+    thread.save()
+    return thread
+
+
+def add_message(thread: Thread, *, role: str, content: str, run: Run | None = None, **fields) -> Message:
+    return Message.objects.create(thread=thread, run=run, seq=next_message_seq(thread.id), role=role, content=content, **fields)
+
+
+def do_start_run(thread: Thread, message: str | None, *, config: dict | None = None, input_messages=None) -> Run:
+    """Record the user's message(s) and a queued run, emit `start`, then hand the run to a worker.
+
+    `input_messages` ([(role, content)]) adds several messages at once (OpenGPTs input).
+    """
+    with transaction.atomic():
+        # Lock the thread: one run at a time per thread keeps the history linear.
+        locked = Thread.objects.select_for_update().get(pk=thread.pk)
+        if Run.objects.filter(thread=locked, status__in=[Run.Status.QUEUED, Run.Status.RUNNING, Run.Status.REQUIRES_ACTION]).exists():
+            raise Conflict("a run is already in progress on this thread; wait for it or cancel it")
+        run = Run.objects.create(thread=locked, config=config or {})
+        human = None
+        for role, content in (input_messages or []) + ([(Message.Role.HUMAN, message)] if message is not None else []):
+            added = add_message(locked, role=role, content=content, run=run)
+            human = added if role == Message.Role.HUMAN else human
+        if not locked.name and message:
+            Thread.objects.filter(pk=locked.pk, name="").update(name=message[:80])
+        append_event(locked.id, run.id, "start", {"thread_id": str(locked.id)}, message_id=human.id if human else None)
+        transaction.on_commit(lambda: enqueue_run(run.id))
+    return run
+
+
+def enqueue_run(run_id) -> None:
+    from .tasks import execute_run
+
+    execute_run.apply_async(args=[str(run_id)], queue="agent")
+
+
+def do_decide_confirmation(thread: Thread, confirmation_id, *, approve: bool, decided_by: str) -> Confirmation:
+    with transaction.atomic():
+        try:
+            confirmation = Confirmation.objects.select_for_update().get(pk=confirmation_id, thread=thread)
+        except (Confirmation.DoesNotExist, ValueError):
+            raise Confirmation.DoesNotExist("confirmation not found on this thread") from None
+        if confirmation.status != Confirmation.Status.PENDING:
+            raise Conflict(f"confirmation already {confirmation.status}")
+        confirmation.status = Confirmation.Status.APPROVED if approve else Confirmation.Status.DENIED
+        confirmation.decided_by = decided_by[:300]
+        confirmation.decided_at = timezone.now()
+        confirmation.save(update_fields=["status", "decided_by", "decided_at"])
+        append_event(
+            thread.id, confirmation.run_id, "confirmation_decided",
+            {"confirmation_id": str(confirmation.id), "status": confirmation.status},
+        )
+        transaction.on_commit(lambda: bus.signal_confirmation(confirmation.id))
+    return confirmation
+
+
+def do_cancel_runs(thread: Thread) -> list[Run]:
+    """Ask active runs on the thread to stop; a run not yet picked up is cancelled at once."""
+    cancelled = []
+    with transaction.atomic():
+        runs = list(Run.objects.select_for_update().filter(thread=thread, status__in=[Run.Status.QUEUED, Run.Status.RUNNING, Run.Status.REQUIRES_ACTION]))
+        for run in runs:
+            run.cancel_requested = True
+            run.save(update_fields=["cancel_requested"])
+            for confirmation in Confirmation.objects.select_for_update().filter(run=run, status=Confirmation.Status.PENDING):
+                confirmation.status = Confirmation.Status.CANCELED
+                confirmation.decided_at = timezone.now()
+                confirmation.decided_by = "cancel"
+                confirmation.save(update_fields=["status", "decided_at", "decided_by"])
+                transaction.on_commit(lambda cid=confirmation.id: bus.signal_confirmation(cid))
+            if run.status == Run.Status.QUEUED:
+                finish_run(run, Run.Status.CANCELLED)
+            cancelled.append(run)
+    return cancelled
+
+
+def finish_run(run: Run, status: str, *, error: str = "") -> None:
+    """Close a run and write its terminal event in one transaction (call inside atomic)."""
+    now = timezone.now()
+    Run.objects.filter(pk=run.pk).update(status=status, error=error, finished_at=now, heartbeat_at=now)
+    run.status, run.error, run.finished_at = status, error, now
+    if status == Run.Status.FAILED:
+        append_event(run.thread_id, run.id, "error", {"message": error or "The run failed."})
+    else:
+        if status == Run.Status.CANCELLED:
+            append_event(run.thread_id, run.id, "run_cancelled", {"run_id": str(run.id)})
+        append_event(run.thread_id, run.id, "finish", {})
+
+
+def reap_stale_runs(now=None) -> int:
+    """Runs whose worker stopped heart-beating: retry them while attempts remain, else fail them."""
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.RUN_STALE_AFTER)
+    reaped = 0
+    candidates = Run.objects.filter(status__in=[Run.Status.RUNNING, Run.Status.REQUIRES_ACTION], heartbeat_at__lt=stale_before)
+    for run_id in candidates.values_list("id", flat=True)[:100]:
+        with transaction.atomic():
+            run = Run.objects.select_for_update(skip_locked=True).filter(pk=run_id, heartbeat_at__lt=stale_before).first()
+            if run is None or run.is_terminal:
+                continue
+            if run.attempts < settings.RUN_MAX_ATTEMPTS and not run.cancel_requested:
+                Run.objects.filter(pk=run.pk).update(status=Run.Status.QUEUED, worker="", heartbeat_at=now)
+                append_event(run.thread_id, run.id, "run_retry", {"run_id": str(run.id), "attempt": run.attempts + 1, "reason": "worker lost"})
+                transaction.on_commit(lambda rid=run.id: enqueue_run(rid))
+            else:
+                finish_run(run, Run.Status.FAILED, error="The worker running this request stopped responding; the run was stopped.")
+            reaped += 1
+    if reaped:
+        log.warning("reaped %d stale runs", reaped)
+    return reaped
+
+
+def wait_for_run(run_id, *, timeout: float) -> Run:
+    """Block until the run is terminal (for request/response dialects); returns it as it is at timeout."""
+    import time
+
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    interval = 0.02
+    while True:
+        run = Run.objects.get(pk=run_id)
+        if run.is_terminal or time.monotonic() >= deadline:
+            return run
+        connection.close()
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.25)
+
+
+def run_and_wait(thread: Thread, message: str | None, *, config: dict | None = None, timeout: float = 300.0) -> Run:
+    """Start a run on the engine and wait for its end: the synchronous dialects' one call."""
+    run = do_start_run(thread, message, config=config)
+    return wait_for_run(run.id, timeout=timeout)

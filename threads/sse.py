@@ -1,0 +1,116 @@
+"""Async views that start runs and stream their events (PromptQL dialect, seed 000).
+
+They hold no database connection between reads: every read borrows one from the pool and returns it.
+"""
+
+import logging
+
+from asgiref.sync import sync_to_async
+from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from . import selectors, services
+from .events import PROMPTQL_EVENTS
+from .http import SSE_HEADERS, HttpError, authenticate, json_body, last_event_id, sse_frame
+from .serializers import MessageInSerializer, event_dict
+from .streams import KEEPALIVE, active_run_id, follow
+
+log = logging.getLogger(__name__)
+
+ALL_EVENTS = "all"
+
+
+def _event_filter(request):
+    """PromptQL clients get the seed's event types; `?events=all` adds deltas and decisions."""
+    return None if request.GET.get("events") == ALL_EVENTS else PROMPTQL_EVENTS
+
+
+async def _sse(thread_id, after: int, run_id, include) -> StreamingHttpResponse:
+    async def frames():
+        yield b": querent stream\n\n"
+        async for event in follow(thread_id, after, until_run=run_id):
+            if event is KEEPALIVE:
+                yield b": keep-alive\n\n"
+                continue
+            if include is None or event["type"] in include:
+                yield sse_frame(event["type"], event["data"], event_id=event["seq"])
+
+    return StreamingHttpResponse(frames(), content_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def _collect(thread_id, after: int, run_id, include) -> list[dict]:
+    collected = []
+    async for event in follow(thread_id, after, until_run=run_id):
+        if event is not KEEPALIVE and (include is None or event["type"] in include):
+            collected.append(event_dict(event))
+    return collected
+
+
+def _validated_message(body: dict) -> dict:
+    serializer = MessageInSerializer(data=body)
+    if not serializer.is_valid():
+        field, errors = next(iter(serializer.errors.items()))
+        raise HttpError(400, f"{field}: {errors[0]}", errors=serializer.errors)
+    return serializer.validated_data
+
+
+def _start_sync(principal, thread_id, message: dict):
+    from assistants.models import Assistant
+
+    if thread_id is None:
+        assistant = None
+        if message.get("assistant_id"):
+            assistant = Assistant.objects.readable_by(principal).filter(pk=message["assistant_id"]).first()
+            if assistant is None:
+                raise HttpError(404, "assistant not found")
+        thread = services.create_thread(principal, assistant=assistant)
+    else:
+        thread = selectors.get_thread(principal, thread_id)
+    try:
+        run = services.do_start_run(thread, message["message"])
+    except services.Conflict as exc:
+        raise HttpError(409, str(exc)) from None
+    return thread.id, run.id, thread.last_seq
+
+
+start_run = sync_to_async(_start_sync, thread_sensitive=False)
+
+
+async def promptql_post(request, principal, body: dict, thread_id=None):
+    message = _validated_message(body)
+    try:
+        new_thread_id, run_id, before = await start_run(principal, thread_id, message)
+    except Http404 as exc:
+        raise HttpError(404, str(exc) or "thread not found") from None
+    include = _event_filter(request)
+    if not message["stream"]:
+        events = await _collect(new_thread_id, before, run_id, include)
+        return JsonResponse({"thread_id": str(new_thread_id), "run_id": str(run_id), "events": events})
+    return await _sse(new_thread_id, before, run_id, include)
+
+
+def _thread_sync(principal, thread_id):
+    return selectors.get_thread(principal, thread_id).id
+
+
+async def thread_events(request, thread_id):
+    """Re-join a thread's stream: replay after `after`/Last-Event-ID, then follow the active run."""
+    try:
+        principal = await authenticate(request)
+        try:
+            await sync_to_async(_thread_sync, thread_sensitive=False)(principal, thread_id)
+        except Http404:
+            raise HttpError(404, "thread not found") from None
+        after = last_event_id(request)
+        include = _event_filter(request)
+        wants_sse = "text/event-stream" in request.headers.get("Accept", "") or request.GET.get("format") == "sse"
+        run_id = await active_run_id(thread_id) if wants_sse or request.GET.get("wait") == "1" else None
+        if wants_sse:
+            return await _sse(thread_id, after, run_id, include)
+        events = await _collect(thread_id, after, run_id, include)
+        return JsonResponse({"thread_id": str(thread_id), "events": events, "last_seq": events[-1]["id"] if events else after})
+    except HttpError as exc:
+        return exc.response()
+
+
+thread_events = csrf_exempt(thread_events)

@@ -1,0 +1,54 @@
+"""Celery entry points for the run engine: tasks call services and the engine, never the reverse."""
+
+import logging
+import socket
+import threading
+
+from celery import shared_task
+from celery.signals import worker_ready, worker_shutting_down
+from django.conf import settings
+from django.db import connection
+
+from . import engine, services
+
+log = logging.getLogger(__name__)
+_reaper_stop = threading.Event()
+
+
+@shared_task(name="threads.tasks.execute_run", acks_late=True, ignore_result=True)
+def execute_run(run_id: str) -> None:
+    worker = f"{socket.gethostname()}:{threading.get_ident()}"
+    engine.execute_run(run_id, worker=worker)
+
+
+@shared_task(name="threads.tasks.reap_stale_runs", ignore_result=True)
+def reap_stale_runs() -> int:
+    return services.reap_stale_runs()
+
+
+def _reaper_loop() -> None:
+    interval = max(1.0, min(15.0, settings.RUN_STALE_AFTER / 4))
+    while not _reaper_stop.wait(interval):
+        try:
+            services.reap_stale_runs()
+        except Exception:  # noqa: BLE001 - the next tick tries again
+            log.exception("reaper tick failed")
+        finally:
+            connection.close()
+
+
+@worker_ready.connect
+def _on_worker_ready(**kwargs) -> None:
+    # Every worker reaps: no single scheduler to lose, and the row locks (skip_locked) keep them apart.
+    threading.Thread(target=_reaper_loop, name="querent-reaper", daemon=True).start()
+    try:
+        from executor.sandbox import warm_up
+
+        warm_up()
+    except Exception:  # noqa: BLE001 - snippets start the pool lazily instead
+        log.exception("sandbox warm-up failed")
+
+
+@worker_shutting_down.connect
+def _on_worker_shutting_down(**kwargs) -> None:
+    _reaper_stop.set()
