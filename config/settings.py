@@ -121,8 +121,10 @@ CELERY_RESULT_BACKEND = env_str(
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"threads.tasks.*": {"queue": "agent"}, "responses.tasks.*": {"queue": "agent"}}
+# Queue names are settings so several deployments (or test stacks) can share one Redis.
+AGENT_QUEUE = env_str("QUERENT_AGENT_QUEUE", "agent")
+CELERY_TASK_DEFAULT_QUEUE = env_str("QUERENT_DEFAULT_QUEUE", "default")
+CELERY_TASK_ROUTES = {"threads.tasks.*": {"queue": AGENT_QUEUE}, "responses.tasks.*": {"queue": AGENT_QUEUE}}
 CELERY_TASK_ALWAYS_EAGER = env_bool("QUERENT_CELERY_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -244,3 +246,30 @@ SCHEMA_MAX_TABLES = env_int("QUERENT_SCHEMA_MAX_TABLES", 1000)
 SCHEMA_SAMPLE_TABLES = env_int("QUERENT_SCHEMA_SAMPLE_TABLES", 50)
 # When set, SQLite data sources must live under one of these directories (the demo file always may).
 SQLITE_DATA_SOURCE_DIRS = env_list("QUERENT_SQLITE_DATA_SOURCE_DIRS", [])
+
+# --- Dataherald responses ------------------------------------------------------------------
+# How long POST /api/v1/responses and /questions wait for the worker before answering 504.
+RESPONSES_TIMEOUT = env_float("QUERENT_RESPONSES_TIMEOUT", 300.0)
+# Corrections asked of the model after a generated query fails in the database.
+RESPONSES_SQL_RETRIES = env_int("QUERENT_RESPONSES_SQL_RETRIES", 2)
+# CSV exports go to VAR_DIR/exports unless a bucket is set (any S3-compatible endpoint).
+CSV_S3_BUCKET = env_str("QUERENT_CSV_S3_BUCKET")
+CSV_S3_ENDPOINT_URL = env_str("QUERENT_CSV_S3_ENDPOINT_URL")
+CSV_S3_REGION = env_str("QUERENT_CSV_S3_REGION", "us-east-1")
+CSV_S3_PREFIX = env_str("QUERENT_CSV_S3_PREFIX", "querent/csv/")
+CSV_S3_ACCESS_KEY_ID = env_str("QUERENT_CSV_S3_ACCESS_KEY_ID") or env_str("AWS_ACCESS_KEY_ID")
+CSV_S3_SECRET_ACCESS_KEY = env_str("QUERENT_CSV_S3_SECRET_ACCESS_KEY") or env_str("AWS_SECRET_ACCESS_KEY")
+
+# --- sandbox: the warm pool that runs model-written Python (executor/sandbox) ----------------
+SANDBOX_POOL_SIZE = env_int("QUERENT_SANDBOX_POOL_SIZE", 4)  # snippets that can run at once per worker
+SANDBOX_TIMEOUT = env_float("QUERENT_SANDBOX_TIMEOUT", 30.0)  # seconds of running, not of waiting on run_sql
+SANDBOX_TOTAL_TIMEOUT = env_float("QUERENT_SANDBOX_TOTAL_TIMEOUT", 1800.0)  # including approvals
+SANDBOX_MEMORY_MB = env_int("QUERENT_SANDBOX_MEMORY_MB", 2048)  # address space per snippet process
+SANDBOX_CPU_SECONDS = env_int("QUERENT_SANDBOX_CPU_SECONDS", 30)
+SANDBOX_OUTPUT_CHARS = env_int("QUERENT_SANDBOX_OUTPUT_CHARS", 100_000)
+SANDBOX_MAX_SQL_CALLS = env_int("QUERENT_SANDBOX_MAX_SQL_CALLS", 50)
+SANDBOX_ARTIFACT_MB = env_float("QUERENT_SANDBOX_ARTIFACT_MB", 5.0)
+SANDBOX_DISABLE_BWRAP = env_bool("QUERENT_SANDBOX_DISABLE_BWRAP", False)  # weaker fallback; logs a warning
+SANDBOX_TMP_MB = env_int("QUERENT_SANDBOX_TMP_MB", 64)
+SANDBOX_MAX_PROCESSES = env_int("QUERENT_SANDBOX_MAX_PROCESSES", 32)
+SANDBOX_FIRST_UID = env_int("QUERENT_SANDBOX_FIRST_UID", 60500)

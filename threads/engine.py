@@ -289,6 +289,7 @@ class AgentLoop:
             if isinstance(item, llm.TextDelta):
                 if first_token_at is None:
                     first_token_at = time.monotonic()
+                    last_flush = 0.0  # the first token goes out at once: it is what people wait for
                 buffer.append(item.text)
                 if time.monotonic() - last_flush >= DELTA_FLUSH_SECONDS:
                     emit(self.run.thread_id, self.run.id, "assistant_delta", {"text": "".join(buffer)}, message_id=message_id)
@@ -297,8 +298,7 @@ class AgentLoop:
                 emit(self.run.thread_id, self.run.id, "llm_retry", {"attempt": item.attempt, "delay": item.delay, "reason": item.reason})
             elif isinstance(item, llm.Completion):
                 completion = item
-        if buffer:
-            emit(self.run.thread_id, self.run.id, "assistant_delta", {"text": "".join(buffer)}, message_id=message_id)
+        # Text still buffered here is not sent as a delta: the final message, written next, carries it.
         self._add_usage(completion.usage)
         self.timings.setdefault("llm_seconds", 0.0)
         self.timings["llm_seconds"] = round(self.timings["llm_seconds"] + time.monotonic() - started, 4)

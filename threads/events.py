@@ -19,12 +19,23 @@ TERMINAL_EVENTS = frozenset({"finish", "error"})
 def append_event(thread_id, run_id, type_: str, data: dict, *, message_id=None) -> RunEvent:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("append_event must run inside the transaction that changes the state it describes")
-    thread = Thread.objects.select_for_update().only("id", "last_seq").get(pk=thread_id)
-    seq = thread.last_seq + 1
-    Thread.objects.filter(pk=thread_id).update(last_seq=seq)
+    seq = _next_seq(thread_id)
     event = RunEvent.objects.create(thread_id=thread_id, run_id=run_id, seq=seq, type=type_, data=data, message_id=message_id)
     transaction.on_commit(lambda: bus.publish_thread_event(thread_id, seq))
     return event
+
+
+def _next_seq(thread_id) -> int:
+    """Bump and read the thread's counter in one statement; the row lock it takes orders writers."""
+    connection = transaction.get_connection()
+    table = connection.ops.quote_name(Thread._meta.db_table)
+    key = Thread._meta.pk.get_db_prep_value(thread_id, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq", [key])
+        row = cursor.fetchone()
+    if row is None:
+        raise Thread.DoesNotExist(f"thread {thread_id} not found")
+    return row[0]
 
 
 def emit(thread_id, run_id, type_: str, data: dict, *, message_id=None) -> RunEvent:

@@ -82,7 +82,7 @@ def do_start_run(thread: Thread, message: str | None, *, config: dict | None = N
 def enqueue_run(run_id) -> None:
     from .tasks import execute_run
 
-    execute_run.apply_async(args=[str(run_id)], queue="agent")
+    execute_run.apply_async(args=[str(run_id)], queue=settings.AGENT_QUEUE)
 
 
 def do_decide_confirmation(thread: Thread, confirmation_id, *, approve: bool, decided_by: str) -> Confirmation:

@@ -55,7 +55,8 @@ def test_websocket_flow_with_confirmation_and_resume(stack, llm, shared_demo):
     kinds = [e["event"] for e in rest_events]
     assert kinds[0] == "confirmation_decided" and "tool_response_message" in kinds and kinds[-1] == "finish"
     deltas = "".join(e["data"]["text"] for e in rest_events if e["event"] == "assistant_delta")
-    assert deltas == "Refund issued."
+    final = next(e["data"]["text"] for e in rest_events if e["event"] == "assistant_response_message" and not e["data"]["tool_calls"])
+    assert deltas and final == "Refund issued." and final.startswith(deltas)
     assert {"type": "ack", "of": "confirm"} in [m for m in rest if m.get("type") == "ack"]
 
 

@@ -40,7 +40,7 @@ class Command(BaseCommand):
         web = [python, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"]
         worker = [
             python, "-m", "celery", "-A", "config", "worker",
-            "-Q", "agent,default", "-P", "threads", "-c", str(concurrency),
+            "-Q", f"{settings.AGENT_QUEUE},{settings.CELERY_TASK_DEFAULT_QUEUE}", "-P", "threads", "-c", str(concurrency),
             "--loglevel", "WARNING", "-n", f"querent-{os.getpid()}@%h",
         ]
         children = {
