@@ -3,6 +3,7 @@
 import time
 
 from django.db import connection
+from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.response import Response
 
@@ -41,6 +42,7 @@ def check_worker(timeout: float = 5.0) -> dict:
     return {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1), "worker": reply.get("worker")}
 
 
+@extend_schema(summary="Database, broker and worker reachability", responses={200: dict, 503: dict})
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([])
@@ -52,6 +54,7 @@ def health(request):
     return Response({"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503)
 
 
+@extend_schema(summary="Liveness without touching anything", responses={200: dict})
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([])

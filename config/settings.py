@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "assistants",
     "executor",
@@ -162,6 +163,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "AI data agents over your own database: PromptQL, OpenGPTs, Dataherald, BI and Julep dialects.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["config.schema.drop_slash_twins"],
+    # Swagger UI from the sidecar package: the docs page works offline, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- requests ------------------------------------------------------------------------------

@@ -19,5 +19,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("assistants.urls")),
+    path("api/v1/bi/", include("sessions.bi_urls")),
+    path("api/", include("sessions.julep_urls")),
+    path("api/v1/", include("responses.urls")),
+    path("", include("threads.page_urls")),
     path("", include("threads.urls")),
 ]

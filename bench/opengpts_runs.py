@@ -1,0 +1,91 @@
+"""OpenGPTs `/runs/stream` under a zero-latency scripted LLM, on real daphne + Celery + Postgres + Redis.
+
+Prints runs/s, p50/p95 run latency and time to the first `data` event at concurrency 1 and 10, beside
+OpenGPTs' own figures measured on this kind of machine (13.4 runs/s sequential, p50 71 ms; 19.5
+runs/s at concurrency 10, p50 489 ms, first `data` 123 ms) as ratios.
+
+    .venv/bin/python bench/opengpts_runs.py [--runs 200]
+"""
+
+import argparse
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from _stack import bench_stack, percentile, progress
+
+OPENGPTS = {1: {"rate": 13.4, "p50": 0.071}, 10: {"rate": 19.5, "p50": 0.489, "first_data": 0.123}}
+
+
+def fallback(body):
+    from tests.fakes.llm_server import last_user_text, text
+
+    return text("You too! If you have any other questions, feel free to ask. " + last_user_text(body)[-8:], chunks=4)
+
+
+def one_run(client, base, headers, thread_id, n):
+    started = time.monotonic()
+    first_data = None
+    body = {"thread_id": thread_id, "input": {"messages": [{"content": f"have a good day {n}", "type": "human"}]}}
+    with client.stream("POST", f"{base}/runs/stream", json=body, headers=headers, timeout=60) as response:
+        for line in response.iter_lines():
+            if line.startswith("event: data") and first_data is None:
+                first_data = time.monotonic() - started
+            if line.startswith("event: end"):
+                break
+            if line.startswith("event: error"):
+                raise RuntimeError("run failed")
+    return time.monotonic() - started, first_data
+
+
+def measure(base, headers, threads_by_worker, runs, workers):
+    latencies, firsts, lock = [], [], threading.Lock()
+    counter = iter(range(runs))
+
+    def work(index):
+        with httpx.Client() as client:
+            for n in counter:
+                latency, first = one_run(client, base, headers, threads_by_worker[index], n)
+                with lock:
+                    latencies.append(latency)
+                    firsts.append(first)
+                    progress(f"concurrency {workers}: {len(latencies)}/{runs}")
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(work, range(workers)))
+    return runs / (time.monotonic() - started), latencies, firsts
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+    results = {}
+    with bench_stack(fallback) as (stack, llm, headers, data_source_id):
+        base = stack.base_url
+        with httpx.Client(headers=headers) as client:
+            assistant = client.post(f"{base}/assistants", json={"name": "bench", "config": {"configurable": {}}}).json()
+            # One thread per concurrent client: a thread runs one run at a time, as in OpenGPTs.
+            threads = [client.post(f"{base}/threads", json={"name": f"t{i}", "assistant_id": assistant["assistant_id"]}).json()["thread_id"] for i in range(10)]
+            for i in range(10):
+                one_run(client, base, headers, threads[0], f"warm {i}")
+        for workers in (1, 10):
+            results[workers] = measure(base, headers, threads, args.runs, workers)
+    progress("")
+    print("OpenGPTs /runs/stream, zero-latency scripted LLM, 1 daphne + 1 worker (-P threads -c 8), Postgres + Redis")
+    for workers, (rate, latencies, firsts) in results.items():
+        base_line = OPENGPTS[workers]
+        p50 = percentile(latencies, 50)
+        line = (f"concurrency {workers:>2}: {rate:6.1f} runs/s ({rate / base_line['rate']:.1f}× OpenGPTs' {base_line['rate']})   "
+                f"p50 {p50 * 1000:.1f} ms (OpenGPTs {base_line['p50'] * 1000:.0f} ms)   p95 {percentile(latencies, 95) * 1000:.1f} ms   "
+                f"first data p50 {percentile(firsts, 50) * 1000:.1f} ms")
+        if "first_data" in base_line:
+            line += f" (OpenGPTs {base_line['first_data'] * 1000:.0f} ms)"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
