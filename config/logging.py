@@ -1,9 +1,23 @@
 """JSON log lines for production, with secrets scrubbed from every message."""
 
+import contextvars
 import json
 import logging
 import re
+from contextlib import contextmanager
 from datetime import datetime, timezone
+
+# Ids of what the current thread of execution works on (a run, a thread): every log line carries them.
+_context: contextvars.ContextVar[dict] = contextvars.ContextVar("querent_log_context", default={})
+
+
+@contextmanager
+def log_context(**ids):
+    token = _context.set({**_context.get(), **{k: str(v) for k, v in ids.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
 
 # Connection URLs with passwords, bearer tokens and API keys never reach a log line.
 _SECRET_PATTERNS = [
@@ -30,6 +44,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": scrub(record.getMessage()),
         }
+        payload.update(_context.get())
         for key in self.CONTEXT_KEYS:
             value = getattr(record, key, None)
             if value is not None:

@@ -212,6 +212,7 @@ RUN_MAX_ATTEMPTS = env_int("QUERENT_RUN_MAX_ATTEMPTS", 2)
 HEARTBEAT_INTERVAL = env_float("QUERENT_HEARTBEAT_INTERVAL", 10.0)
 EVENT_POLL_INTERVAL = env_float("QUERENT_EVENT_POLL_INTERVAL", 0.1 if not REDIS_URL else 1.0)
 SSE_KEEPALIVE = env_float("QUERENT_SSE_KEEPALIVE", 15.0)
+METRICS_TOKEN = env_str("QUERENT_METRICS_TOKEN")  # when set, /metrics wants `Authorization: Bearer <token>`
 DEMO_DATABASE_URL = env_str("QUERENT_DEMO_DATABASE_URL", f"sqlite:///{VAR_DIR / 'demo-chinook.sqlite3'}")
 
 # --- logging -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from assistants import llm
+from config.logging import log_context
 from executor import services as sql_services
 
 from . import prompt
@@ -366,10 +367,16 @@ def _tool_input(call) -> dict:
 
 def execute_run(run_id, worker: str = "") -> str | None:
     """Run to completion (or failure); returns the final status, None if another worker owns it."""
+    with log_context(run_id=run_id):
+        return _execute_run(run_id, worker)
+
+
+def _execute_run(run_id, worker: str) -> str | None:
     run = claim(run_id, worker)
     if run is None:
         return None
-    with Heartbeat(run.id):
+    with Heartbeat(run.id), log_context(thread_id=run.thread_id, tenant=None):
+        log.info("run started (attempt %d)", run.attempts)
         loop = None
         try:
             loop = AgentLoop(run)
@@ -386,4 +393,5 @@ def execute_run(run_id, worker: str = "") -> str | None:
             if loop is not None:
                 Run.objects.filter(pk=run.pk).update(usage=loop.usage, timings=loop.timings, steps=loop.run.steps)
             finish_run(run, status, error=error)
+        log.info("run %s", status)
     return status
