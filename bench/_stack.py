@@ -44,6 +44,7 @@ def bench_stack(fallback, env: dict | None = None):
     _admin(f'CREATE DATABASE "{app_db}"')
     _admin(f'CREATE DATABASE "{demo_db}"')
     os.environ.update({"DATABASE_URL": f"{PG}/{app_db}", "QUERENT_SECRET_KEY": "bench", "REDIS_URL": REDIS, "DJANGO_SETTINGS_MODULE": "config.settings"})
+    os.environ.setdefault("QUERENT_LOG_LEVEL", "WARNING")
     stack = None
     try:
         import django
