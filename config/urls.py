@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from threads.metrics import metrics as metrics_view
+
 from . import health, views
 
 handler400 = "config.errors.handler400"
@@ -16,12 +18,13 @@ urlpatterns = [
     path("ok", health.ok, name="ok"),
     path("ok/", health.ok),
     path("api/v1/me", views.whoami, name="whoami"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("assistants.urls")),
     path("api/v1/bi/", include("sessions.bi_urls")),
-    path("api/", include("sessions.julep_urls")),
     path("api/v1/", include("responses.urls")),
+    path("api/", include("sessions.julep_urls")),
     path("", include("threads.page_urls")),
     path("", include("threads.urls")),
 ]

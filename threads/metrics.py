@@ -61,7 +61,7 @@ class QuerentCollector:
 
         snippets = RunEvent.objects.filter(type="tool_response_message")
         yield CounterMetricFamily("querent_sandbox_runs", "Code snippets executed in the sandbox", value=snippets.count())
-        killed = snippets.filter(data__output__error__startswith=SANDBOX_KILLED_PREFIX).count()
+        killed = snippets.filter(payload__contains=f'"error": "{SANDBOX_KILLED_PREFIX}').count()
         yield CounterMetricFamily("querent_sandbox_kills", "Snippets the sandbox had to stop (limits, crashes)", value=killed)
 
         confirmations = GaugeMetricFamily("querent_confirmations", "Confirmations by status", labels=["status"])

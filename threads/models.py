@@ -1,5 +1,6 @@
 """The run engine's state. The event log (RunEvent) is the source of truth for every stream."""
 
+import json
 import uuid
 
 from django.db import models
@@ -94,7 +95,9 @@ class RunEvent(models.Model):
     run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
     seq = models.BigIntegerField()
     type = models.CharField(max_length=40)
-    data = models.JSONField(default=dict)
+    # JSON text, not jsonb: jsonb reorders object keys, and a result row's keys are its columns in
+    # the order the query returned them. Read and written through `data`.
+    payload = models.TextField(default="{}")
     # The Message this event builds (deltas and the final message share it), kept out of `data`
     # so each dialect's payload stays exactly its own shape.
     message_id = models.UUIDField(null=True, blank=True)
@@ -103,6 +106,18 @@ class RunEvent(models.Model):
     class Meta:
         ordering = ["thread", "seq"]
         constraints = [models.UniqueConstraint(fields=["thread", "seq"], name="event_seq_unique_per_thread")]
+
+    @property
+    def data(self):
+        cached = self.__dict__.get("_data")
+        if cached is None:
+            cached = self.__dict__["_data"] = json.loads(self.payload)
+        return cached
+
+    @data.setter
+    def data(self, value) -> None:
+        self.__dict__["_data"] = value
+        self.payload = json.dumps(value, default=str, ensure_ascii=False)
 
     def as_dict(self) -> dict:
         return {

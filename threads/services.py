@@ -118,6 +118,7 @@ def do_cancel_runs(thread: Thread) -> list[Run]:
                 confirmation.decided_at = timezone.now()
                 confirmation.decided_by = "cancel"
                 confirmation.save(update_fields=["status", "decided_at", "decided_by"])
+                append_event(thread.id, run.id, "confirmation_decided", {"confirmation_id": str(confirmation.id), "status": confirmation.status})
                 transaction.on_commit(lambda cid=confirmation.id: bus.signal_confirmation(cid))
             if run.status == Run.Status.QUEUED:
                 finish_run(run, Run.Status.CANCELLED)

@@ -25,7 +25,7 @@ class SandboxConfig:
     file_mb: int = 16
     max_processes: int = 32  # processes and threads of one snippet (RLIMIT_NPROC of its own uid)
     max_open_files: int = 64
-    first_uid: int = 60500  # slot i runs snippets as uid/gid first_uid + i
+    first_uid: int = 60500  # each slot claims a free uid (= gid) from here up, machine-wide
     max_code_chars: int = 1_000_000
     start_timeout: float = 60.0
 

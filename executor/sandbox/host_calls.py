@@ -38,6 +38,7 @@ class OutputLog:
     def write(self, text: str) -> None:
         if self.truncated or not text:
             return
+        text = clean_text(text)
         if len(text) <= self._room:
             self._parts.append(text)
             self._room -= len(text)
@@ -72,7 +73,8 @@ class HostCalls:
             if op == "run_sql":
                 return "result", self._run_sql(frame["sql"])
             if op == "store_artifact":
-                return "result", self._store_artifact(frame["identifier"], frame["title"], frame["artifact_type"], frame["data"])
+                return "result", self._store_artifact(
+                    frame["identifier"], frame["title"], frame["artifact_type"], frame["data"])
             return "result", self._get_artifact(frame["identifier"])
         except ToolError as exc:
             return "error", str(exc) or "the call failed"
@@ -105,10 +107,12 @@ class HostCalls:
     def _store_artifact(self, identifier: str, title: str, artifact_type: str, data) -> str:
         self._artifact_calls += 1
         if self._artifact_calls > self.config.max_artifact_calls:
-            raise ToolError(f"store_artifact was called more than {self.config.max_artifact_calls} times in one snippet")
+            limit = self.config.max_artifact_calls
+            raise ToolError(f"store_artifact was called more than {limit} times in one snippet")
         _check_artifact(identifier, title, artifact_type, data, self.config.artifact_bytes)
         self.host.store_artifact(identifier, title, artifact_type, data)
-        self.artifacts[identifier] = {"identifier": identifier, "title": title, "artifact_type": artifact_type, "data": data}
+        self.artifacts[identifier] = {
+            "identifier": identifier, "title": title, "artifact_type": artifact_type, "data": data}
         if artifact_type == "table":
             self.output.line(f"Stored table artifact: identifier = {identifier!r}, title = {title!r}, "
                              f"number of rows = {len(data)}, sample rows = {data[:2]!r}")
@@ -123,14 +127,19 @@ class HostCalls:
 def _check_artifact(identifier: str, title: str, artifact_type: str, data, max_bytes: int) -> None:
     if artifact_type not in ARTIFACT_TYPES:
         raise ToolError(f"artifact_type must be one of {', '.join(map(repr, ARTIFACT_TYPES))}, not {artifact_type!r}")
+    if clean_text(identifier) != identifier or clean_text(title) != title:
+        raise ToolError("identifier and title must not contain NUL characters or invalid Unicode")
     if not identifier.strip() or len(identifier) > MAX_IDENTIFIER_CHARS:
         raise ToolError(f"identifier must be a non-empty string of at most {MAX_IDENTIFIER_CHARS} characters")
     if len(title) > MAX_TITLE_CHARS:
         raise ToolError(f"title must be at most {MAX_TITLE_CHARS} characters")
     try:
-        size = len(json.dumps(data, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode())
+        text = json.dumps(data, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
     except ValueError:
         raise ToolError("artifact data must be plain JSON: NaN and infinity are not allowed") from None
+    if "\\u0000" in text or not is_valid_text(text):
+        raise ToolError("artifact data contains NUL characters or invalid Unicode")
+    size = len(text.encode())
     if size > max_bytes:
         raise ToolError(f"artifact data is {size / MB:.1f} MB; the limit is {max_bytes / MB:g} MB")
     if artifact_type == "table" and not (isinstance(data, list) and all(isinstance(row, dict) for row in data)):
@@ -141,12 +150,27 @@ def _check_artifact(identifier: str, title: str, artifact_type: str, data, max_b
         raise ToolError("a chart artifact's data must be a dict")
 
 
-def _to_json(value) -> tuple[str, object]:
-    """JSON text for the snippet and the same value as plain Python (what it will see)."""
+def is_valid_text(text: str) -> bool:
     try:
-        text = json.dumps(value, default=_json_default, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # lone surrogates
+        return False
+
+
+def clean_text(text: str) -> str:
+    """Text the snippet produced, made safe to store anywhere (databases reject NUL and lone surrogates)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    return text if is_valid_text(text) else text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _to_json(value) -> tuple[str, object]:
+    """ASCII JSON text for the snippet and the same value as plain Python (what it will see)."""
+    try:
+        text = json.dumps(value, default=_json_default, allow_nan=False, separators=(",", ":"))
     except ValueError:  # NaN or infinity from the database: JSON has no such numbers
-        text = json.dumps(_finite(value), default=_json_default, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(_finite(value), default=_json_default, allow_nan=False, separators=(",", ":"))
     return text, json.loads(text)
 
 

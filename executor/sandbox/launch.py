@@ -39,7 +39,7 @@ sys.modules["zygote_main"].main(ctl, hello["config"])
 class Interpreter:
     executable: str
     stdlib: str
-    libpython: str | None
+    libpython: str | None  # where the dynamic loader looks for it (may be a symlink)
     global_site_packages: str
 
 
@@ -52,7 +52,7 @@ def current_interpreter() -> Interpreter:
     libpython = None
     if sysconfig.get_config_var("Py_ENABLE_SHARED"):
         candidate = os.path.join(sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("INSTSONAME"))
-        libpython = os.path.realpath(candidate) if os.path.exists(candidate) else None
+        libpython = candidate if os.path.exists(candidate) else None
     return Interpreter(executable, paths["stdlib"], libpython, paths["purelib"])
 
 
@@ -78,6 +78,7 @@ class LaunchPlan:
     """One zygote's command line plus what its runtime needs to know about the layout."""
 
     argv: list[str]
+    python: list[str]  # the interpreter part of argv, for probing
     isolated: bool  # inside bubblewrap (own mount, pid, net, ipc, uts namespaces)
     tmp_dir: str
     private_tmp: bool  # /tmp is the sandbox's own tmpfs, so inode counts can be watched
@@ -86,7 +87,7 @@ class LaunchPlan:
 
 
 def bwrap_plan(config: SandboxConfig, interpreter: Interpreter, entries: list[tuple[str, str]]) -> LaunchPlan:
-    env_binary = shutil.which("env") or "/usr/bin/env"
+    env_binary = os.path.realpath(shutil.which("env") or "/usr/bin/env")
     argv = [shutil.which("bwrap") or "bwrap", "--new-session", "--die-with-parent", "--clearenv"]
     if os.geteuid() == 0:
         # As root, --unshare-all would add a user namespace that maps only uid 0, and then the child
@@ -102,8 +103,9 @@ def bwrap_plan(config: SandboxConfig, interpreter: Interpreter, entries: list[tu
     binds = [(interpreter.executable, interpreter.executable), (interpreter.stdlib, interpreter.stdlib),
              (env_binary, env_binary)]
     if interpreter.libpython:
-        binds.append((interpreter.libpython, interpreter.libpython))
+        binds.append((os.path.realpath(interpreter.libpython), interpreter.libpython))
     binds += [(path, path) for path in _library_dirs()]
+    binds += [(path, path) for path in ("/usr/share/zoneinfo",) if os.path.isdir(path)]  # time zones for pandas
     binds += [(path, f"{SITE_DIR_INSIDE}/{name}") for path, name in entries]
     for directory in _parent_dirs([dest for _, dest in binds]):
         argv += ["--perms", "0755", "--dir", directory]  # bwrap would copy /root's 0700 otherwise
@@ -112,30 +114,34 @@ def bwrap_plan(config: SandboxConfig, interpreter: Interpreter, entries: list[tu
             argv += ["--symlink", os.readlink(top), top]  # merged-/usr systems: /lib -> usr/lib
     for source, dest in binds:
         argv += ["--ro-bind", source, dest]
-    argv += ["--ro-bind-try", "/usr/share/zoneinfo", "/usr/share/zoneinfo"]
     if interpreter.global_site_packages.startswith(interpreter.stdlib + "/"):
-        argv += ["--tmpfs", interpreter.global_site_packages]  # hide the base interpreter's own packages
+        # hide the base interpreter's own packages behind an empty, read-only directory
+        argv += ["--perms", "0555", "--tmpfs", interpreter.global_site_packages,
+                 "--remount-ro", interpreter.global_site_packages]
     argv += ["--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--size", str(config.tmp_mb * MB), "--tmpfs", TMP_INSIDE,
              "--remount-ro", "/", "--chdir", TMP_INSIDE]
-    argv += ["--", *_python_command(env_binary, interpreter)]
-    return LaunchPlan(argv, isolated=True, tmp_dir=TMP_INSIDE, private_tmp=True, site_dir=SITE_DIR_INSIDE)
+    python = _python_command(env_binary, interpreter)
+    return LaunchPlan([*argv, "--", *python], python, isolated=True, tmp_dir=TMP_INSIDE, private_tmp=True,
+                      site_dir=SITE_DIR_INSIDE)
 
 
 def fallback_plan(interpreter: Interpreter, uid: int) -> LaunchPlan:
     """No namespaces: rlimits, a dropped uid and seccomp (if present) are all the protection."""
-    env_binary = shutil.which("env") or "/usr/bin/env"
+    env_binary = os.path.realpath(shutil.which("env") or "/usr/bin/env")
     tmp_dir = tempfile.mkdtemp(prefix="querent-sandbox-")
     if os.geteuid() == 0:
         os.chown(tmp_dir, uid, uid)
     site_dir = sysconfig.get_paths()["purelib"]  # the venv's; there is no mount namespace to curate it
-    return LaunchPlan(_python_command(env_binary, interpreter), isolated=False, tmp_dir=tmp_dir,
-                      private_tmp=False, site_dir=site_dir, cleanup_paths=[tmp_dir])
+    python = _python_command(env_binary, interpreter)
+    return LaunchPlan(python, python, isolated=False, tmp_dir=tmp_dir, private_tmp=False, site_dir=site_dir,
+                      cleanup_paths=[tmp_dir])
 
 
 def probe_bwrap(plan: LaunchPlan) -> str | None:
     """None when bubblewrap can start the interpreter with this layout, else why not."""
-    argv = plan.argv[:plan.argv.index("--") + 1] + [*plan.argv[plan.argv.index("--") + 1:][:3], "-I", "-S", "-c", "pass"]
+    sandbox = plan.argv[:len(plan.argv) - len(plan.python)]
+    argv = [*sandbox, *plan.python[:plan.python.index("-c")], "-c", "pass"]
     try:
         result = subprocess.run(argv, env={}, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:

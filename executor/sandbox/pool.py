@@ -8,13 +8,14 @@ import collections
 import logging
 import os
 import shutil
+import socket
 import threading
 import time
 
 from .config import SandboxConfig
 from .host import SandboxHost
 from .launch import bwrap_plan, current_interpreter, distribution_entries, fallback_plan, probe_bwrap
-from .session import CLEANUP_TIMEOUT, SnippetRun
+from .snippet import CLEANUP_TIMEOUT, STOPPED, SnippetRun
 from .zygote import Zygote, ZygoteError
 
 log = logging.getLogger("querent.sandbox")
@@ -29,6 +30,38 @@ def warn_once(key: str, message: str, *args) -> None:
             return
         _warned.add(key)
     log.warning("SANDBOX WARNING: " + message, *args)
+
+
+class UidClaims:
+    """Machine-wide ownership of sandbox uids, so two worker processes never share one.
+
+    A uid is claimed by binding an abstract unix socket named after it: the kernel keeps the name
+    unique and releases it when the process dies, so no stale lock files are left behind.
+    """
+
+    SEARCH = 1000
+
+    def __init__(self):
+        self._sockets: dict[int, socket.socket] = {}
+
+    def claim(self, first_uid: int) -> int:
+        for uid in range(first_uid, first_uid + self.SEARCH):
+            if uid in self._sockets:
+                continue
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.bind(f"\0querent-sandbox-uid-{uid}")
+            except OSError:
+                sock.close()
+                continue
+            self._sockets[uid] = sock
+            return uid
+        raise ZygoteError(f"no free sandbox uid in {first_uid}..{first_uid + self.SEARCH - 1}")
+
+    def release_all(self) -> None:
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets.clear()
 
 
 def not_run(reason: str) -> dict:
@@ -46,6 +79,8 @@ class SandboxPool:
         self._zygotes: dict[int, Zygote] = {}
         self._failing: set[int] = set()
         self._plan_for = None
+        self._uids = UidClaims()
+        self._slot_uids: dict[int, int] = {}
         self._started = False
         self._closed = False
 
@@ -58,6 +93,14 @@ class SandboxPool:
                 return
             self._started = True
         began = time.monotonic()
+        try:
+            for slot in range(self.config.pool_size):
+                self._slot_uids[slot] = self._uids.claim(self.config.first_uid)
+        except ZygoteError as exc:
+            with self._cond:
+                self.last_error = str(exc)
+                self._failing = set(range(self.config.pool_size))  # so borrowers fail fast
+            raise
         self._choose_launch()
         threads = [threading.Thread(target=self._spawn, args=(slot,), name=f"sandbox-start-{slot}", daemon=True)
                    for slot in range(self.config.pool_size)]
@@ -66,6 +109,9 @@ class SandboxPool:
         for thread in threads:
             thread.join()
         self.start_seconds = time.monotonic() - began
+        for slot in range(self.config.pool_size):
+            if slot not in self._zygotes:
+                self._restart_later(slot)
         if not self._zygotes:
             raise ZygoteError(f"no sandbox process could start: {self.last_error}")
 
@@ -78,6 +124,7 @@ class SandboxPool:
             self._cond.notify_all()
         for zygote in zygotes:
             zygote.stop()
+        self._uids.release_all()
 
     def _choose_launch(self) -> None:
         interpreter = current_interpreter()
@@ -100,10 +147,10 @@ class SandboxPool:
             warn_once("bwrap-broken", "bubblewrap cannot start the sandbox on this machine (%s); falling back to "
                       "rlimits, uid and seccomp only", problem)
         self.mode = "fallback"
-        self._plan_for = lambda slot: fallback_plan(interpreter, self.config.first_uid + slot)
+        self._plan_for = lambda slot: fallback_plan(interpreter, self._slot_uids[slot])
 
     def _spawn(self, slot: int) -> bool:
-        zygote = Zygote(slot, self._plan_for(slot), self.config)
+        zygote = Zygote(slot, self._slot_uids[slot], self._plan_for(slot), self.config)
         try:
             zygote.start()
         except (ZygoteError, OSError) as exc:
@@ -134,14 +181,18 @@ class SandboxPool:
             if self._zygotes.get(zygote.slot) is zygote:
                 del self._zygotes[zygote.slot]
         zygote.stop()
+        self._restart_later(zygote.slot, first_delay=0.0)
 
+    def _restart_later(self, slot: int, first_delay: float = 0.5) -> None:
         def restart() -> None:
-            delay = 0.5
-            while not self._closed and not self._spawn(zygote.slot):
+            delay = first_delay
+            while True:
                 time.sleep(delay)
-                delay = min(delay * 2, MAX_RESTART_DELAY)
+                if self._closed or self._spawn(slot):
+                    return
+                delay = min(max(delay * 2, 0.5), MAX_RESTART_DELAY)
 
-        threading.Thread(target=restart, name=f"sandbox-restart-{zygote.slot}", daemon=True).start()
+        threading.Thread(target=restart, name=f"sandbox-restart-{slot}", daemon=True).start()
 
     # --- borrowing -------------------------------------------------------------------------------
 
@@ -196,13 +247,14 @@ class SandboxPool:
         zygote = self.acquire(self.config.total_timeout)
         if zygote is None:
             return not_run(f"the sandbox is unavailable ({self.last_error or 'no free sandbox process'})")
-        run = None
+        run = SnippetRun(zygote, host, code, self.config, timeout if timeout is not None else self.config.timeout)
+        completed = False
         try:
-            run = SnippetRun(zygote, host, code, self.config, timeout if timeout is not None else self.config.timeout)
-            return run.execute()
+            result = run.execute()
+            completed = True
+            return result
         except Exception:  # noqa: BLE001 - the worker must survive whatever happened
             log.exception("sandbox run failed")
-            run = None
-            return not_run("an internal error stopped the sandbox")
+            return {**run.result(), "error": STOPPED + "an internal error stopped the sandbox"}
         finally:
-            self.release(zygote, run)
+            self.release(zygote, run if completed else None)

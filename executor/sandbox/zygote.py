@@ -75,11 +75,11 @@ def _runtime_sources() -> list[tuple[str, str]]:
 
 
 class Zygote:
-    def __init__(self, slot: int, plan: LaunchPlan, config: SandboxConfig):
+    def __init__(self, slot: int, uid: int, plan: LaunchPlan, config: SandboxConfig):
         self.slot = slot
         self.plan = plan
         self.config = config
-        self.uid = config.first_uid + slot
+        self.uid = uid
         self.process: subprocess.Popen | None = None
         self.ctl: socket.socket | None = None
         self.info: dict = {}
@@ -102,7 +102,8 @@ class Zygote:
         threading.Thread(target=self._drain_stderr, name=f"sandbox-zygote-{self.slot}-stderr", daemon=True).start()
         hello = {"sources": _runtime_sources(), "config": {
             "uid": self.uid, "gid": self.uid, "tmp_dir": self.plan.tmp_dir, "private_tmp": self.plan.private_tmp,
-            "max_tmp_files": self.config.tmp_files, "site_dir": self.plan.site_dir, "limits": self.config.limits()}}
+            "max_tmp_files": self.config.tmp_files, "site_dir": self.plan.site_dir,
+            "own_pid_namespace": self.plan.isolated, "limits": self.config.limits()}}
         self.ctl.send(json.dumps(hello).encode())
         ready = self._wait_event(self.config.start_timeout)
         if not ready or ready.get("event") != "ready":
@@ -177,8 +178,20 @@ class Zygote:
     def _wait_event(self, timeout: float) -> dict | None:
         if timeout <= 0:
             return None
-        readable, _, _ = select.select([self.ctl], [], [], timeout)
-        return self.read_event() if readable else None
+        return self.read_event() if wait_readable(self.ctl, timeout) else None
+
+
+def wait_readable(sock: socket.socket, timeout: float) -> bool:
+    # poll, not select: a busy worker may hold file descriptors above select's limit of 1024.
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(max(0.0, timeout) * 1000))
+
+
+def wait_writable(sock: socket.socket, timeout: float) -> bool:
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    return bool(poller.poll(max(0.0, timeout) * 1000))
 
 
 def _kill_processes_of_uid(uid: int) -> None:

@@ -4,10 +4,11 @@ from executor.models import DataSource
 
 
 @pytest.fixture
-def shared_demo(transactional_db, demo_pg_url):
-    """The Chinook demo as a shared data source, committed so the live processes see it."""
+def shared_demo(transactional_db, fresh_demo_pg_url):
+    """A private copy of the Chinook demo as a shared data source, committed so the live processes
+    see it (a copy: these tests approve writes, and the session's demo stays as it is)."""
     data_source = DataSource(
-        name="Chinook demo", engine="postgresql", connection_url=demo_pg_url, actions=["issue_credit"], shared=True
+        name="Chinook demo", engine="postgresql", connection_url=fresh_demo_pg_url, actions=["issue_credit"], shared=True
     )
     data_source.tenant, data_source.owner = "system", "system"
     data_source.save()

@@ -60,7 +60,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('seq', models.BigIntegerField()),
                 ('type', models.CharField(max_length=40)),
-                ('data', models.JSONField(default=dict)),
+                ('payload', models.TextField(default='{}')),
                 ('message_id', models.UUIDField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
                 ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='threads.run')),

@@ -33,6 +33,7 @@ SNIPPET_FILENAME = "<string>"  # tracebacks keep only frames from this file
 CONTROL_FD = 3  # the socket the zygote passes the snippet's channel over
 PR_SET_DUMPABLE = 4
 AWAIT_HELPER = "__await_any__"
+_LIBC = ctypes.CDLL(None, use_errno=True)  # opened once in the zygote: a dlopen per child costs page faults
 MAX_ERROR_CHARS = 20_000
 MAX_DATA_DEPTH = 100
 
@@ -62,7 +63,7 @@ def confine(control_fd: int, config: dict, seccomp) -> None:
         os.setresuid(uid, uid, uid)
         if 0 in os.getresuid() or 0 in os.getresgid():
             raise RuntimeError("could not leave uid 0")
-    ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace, no /proc/<pid>/mem, no core
+    _LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace, no /proc/<pid>/mem, no core
     _set_limits(config["limits"])
     os.chdir(config["tmp_dir"])
     tempfile.tempdir = config["tmp_dir"]
@@ -305,14 +306,20 @@ def _keep_snippet_frames(report: traceback.TracebackException, seen: set) -> Non
         return
     seen.add(id(report))
     report.stack = traceback.StackSummary.from_list([f for f in report.stack if f.filename == SNIPPET_FILENAME])
-    for linked in (report.__cause__, report.__context__, *(getattr(report, "exceptions", None) or ())):
-        if linked is not None:
+    for name in ("__cause__", "__context__"):
+        linked = getattr(report, name)
+        if linked is not None and not any(f.filename == SNIPPET_FILENAME for f in linked.stack):
+            setattr(report, name, None)  # raised and handled inside a library: not the model's business
+        elif linked is not None:
             _keep_snippet_frames(linked, seen)
+    for member in getattr(report, "exceptions", None) or ():
+        _keep_snippet_frames(member, seen)
 
 
 # Throwaway work for a spare that is waiting anyway, cheapest and most common first. After fork every
 # page is shared with the zygote, and the first write to one (a reference count is enough) costs a
 # page fault and a copy; taking those faults while idle takes milliseconds off the next snippet.
+WARM_UP_IDLE_SECONDS = 0.05
 WARM_UP_STEPS = (
     "text = f'{1 + 1} rows'",
     "import pandas as pd\nframe = pd.DataFrame({'key': ['a', 'b', 'a'], 'value': [1, 2, 3]})",
@@ -322,11 +329,15 @@ WARM_UP_STEPS = (
 
 
 def _warm_up_until_needed(control: socket.socket) -> None:
-    """Run the warm-up steps, stopping as soon as a snippet arrives (the machine may be busy)."""
+    """Run the warm-up steps, stopping as soon as a snippet arrives.
+
+    Only the first, cheap step runs at once. The rest wait until the zygote has been idle for a
+    moment: when snippets arrive back to back, the CPU is better spent on them.
+    """
     sink = Channel(_NullSocket())
     executor = Executor(sink, SnippetOutput(sink, 1 << 20))
-    for step in WARM_UP_STEPS:
-        if select.select([control], [], [], 0)[0]:
+    for number, step in enumerate(WARM_UP_STEPS):
+        if select.select([control], [], [], 0 if number == 0 else WARM_UP_IDLE_SECONDS)[0]:
             return
         run_snippet(step, executor)
         executor.print(step[:10])
@@ -342,15 +353,16 @@ def main(control_fd: int, config: dict, seccomp) -> None:
     status = 0
     try:
         confine(control_fd, config, seccomp)
-        _touch_common_paths()
         control = socket.socket(fileno=CONTROL_FD)
+        _warm_up_until_needed(control)
         _, fds, _, _ = socket.recv_fds(control, 64, 1)
         control.close()
         if len(fds) != 1:
             os._exit(0)  # the zygote is stopping: there will be no snippet
         channel = Channel(socket.socket(fileno=fds[0]))
         start = channel.receive()
-        output = SnippetOutput(channel, int(start["output_limit"]))
+        # One character past the cap tells the worker the output was cut.
+        output = SnippetOutput(channel, int(start["output_limit"]) + 1)
         sys.stdout = sys.stderr = sys.__stdout__ = sys.__stderr__ = output
         sys.stdin = sys.__stdin__ = io.StringIO()
         sys.argv = [""]

@@ -16,7 +16,8 @@ class FrameError(Exception):
 
 
 def encode(message, default=None) -> bytes:
-    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=default).encode("utf-8")
+    # ASCII escapes: text with lone surrogates (valid in a Python str, not in UTF-8) still encodes.
+    body = json.dumps(message, separators=(",", ":"), default=default).encode("ascii")
     return HEADER.pack(len(body)) + body
 
 

@@ -1,9 +1,9 @@
-"""The zygote: a warm interpreter (pandas and numpy imported) that forks one child per snippet.
+"""The zygote: a warm interpreter (pandas and numpy imported) that forks a fresh child per snippet.
 
-It serves one snippet at a time, so every process of its sandbox uid belongs to the current
-snippet and cleaning up after it is exact: kill every descendant, wipe /tmp, report to the worker.
-Control messages are JSON over a SOCK_SEQPACKET socket; the snippet's own channel arrives as a
-passed file descriptor and only the child keeps it.
+It serves one snippet at a time, so every process of its sandbox uid belongs to the current snippet
+(or, between snippets, is the one spare child waiting for the next) and cleaning up is exact: kill
+every other process, wipe /tmp, report to the worker, fork the next spare. Control messages are JSON
+over a SOCK_SEQPACKET socket; the snippet's channel arrives as a passed fd and only the child keeps it.
 """
 
 import ctypes
@@ -30,7 +30,7 @@ TMP_CHECK_SECONDS = 0.05
 # cannot read the interpreter's files still has the common ones.
 PRELOAD = (
     "ast", "asyncio", "base64", "bisect", "calendar", "collections", "copy", "csv", "dataclasses",
-    "datetime", "decimal", "enum", "fractions", "functools", "hashlib", "heapq", "inspect", "io",
+    "datetime", "decimal", "encodings.idna", "enum", "fractions", "functools", "hashlib", "heapq", "inspect", "io",
     "itertools", "json", "math", "operator", "pprint", "random", "re", "statistics", "string",
     "textwrap", "traceback", "typing", "uuid", "zoneinfo",
 )
@@ -75,7 +75,9 @@ def _preload() -> None:
 
 def _build_seccomp():
     try:
-        seccomp = seccomp_filter.SeccompFilter(protected_pids=(1, os.getpid()))
+        # init, the zygote and its parent (the worker itself when there is no pid namespace)
+        protected = tuple(sorted({1, os.getpid(), os.getppid()}))
+        seccomp = seccomp_filter.SeccompFilter(protected_pids=protected)
     except Exception as exc:  # noqa: BLE001 - reported to the worker, which warns
         return None, f"{type(exc).__name__}: {exc}"
     probe = os.fork()
@@ -92,11 +94,18 @@ def _build_seccomp():
 
 
 def _send(ctl: socket.socket, message: dict) -> None:
-    ctl.send(json.dumps(message).encode())
+    try:
+        ctl.send(json.dumps(message).encode())
+    except OSError:  # the worker closed the control socket: it is stopping this zygote
+        os._exit(0)
 
 
 class Spare:
-    """A child forked and confined ahead of time, waiting for a snippet's channel."""
+    """A child forked and confined ahead of time, waiting for a snippet's channel.
+
+    Forking and confining take milliseconds on a large interpreter; done between snippets, they
+    are off the path a waiting user sees.
+    """
 
     def __init__(self, config: dict, seccomp):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -201,7 +210,7 @@ class Zygote:
         return killed and wiped
 
     def _kill_descendants(self) -> bool:
-        """Kill and reap every process below the zygote (orphans are reparented here)."""
+        """Kill and reap every process the snippet left (orphans are reparented here to be reaped)."""
         deadline = time.monotonic() + CLEANUP_SECONDS
         while time.monotonic() < deadline:
             try:
@@ -209,13 +218,24 @@ class Zygote:
                     pass
             except ChildProcessError:
                 return True  # no children means no descendants: orphans always come back here first
+            self._signal_everything()
+            time.sleep(0.001)
+        return False
+
+    def _signal_everything(self) -> None:
+        if self.config.get("own_pid_namespace"):
+            # Only the snippet's processes share this pid namespace with us (and init, which is spared),
+            # so one kill(-1) stops a fork bomb at once instead of chasing it generation by generation.
+            _kill_all_visible()
+        elif os.getuid() == 0:
+            # No pid namespace, but the snippet's uid is dedicated to this zygote: kill(-1) as that uid.
+            self._as_snippet_user(_kill_all_visible)
+        else:  # sharing the worker's uid: only our own descendants may be touched
             for pid in _children():
                 try:
                     os.kill(pid, signal.SIGKILL)  # our own unreaped child: its pid cannot be reused yet
                 except ProcessLookupError:
                     pass
-            time.sleep(0.001)
-        return False
 
     def _wipe_tmp(self) -> bool:
         tmp_dir = self.config["tmp_dir"]
@@ -223,19 +243,30 @@ class Zygote:
             return True
         if os.getuid() != 0:
             _remove_contents(tmp_dir)
-        else:
-            # Root here lacks CAP_DAC_OVERRIDE, so the snippet's uid removes what the snippet made.
-            helper = os.fork()
-            if helper == 0:
-                try:
-                    os.setgroups([])
-                    os.setresgid(self.config["gid"], self.config["gid"], self.config["gid"])
-                    os.setresuid(self.config["uid"], self.config["uid"], self.config["uid"])
-                    _remove_contents(tmp_dir)
-                finally:
-                    os._exit(0)
-            os.waitpid(helper, 0)
+        else:  # root here lacks CAP_DAC_OVERRIDE: the snippet's uid removes what the snippet made
+            os.waitpid(self._as_snippet_user(lambda: _remove_contents(tmp_dir)), 0)
         return not os.listdir(tmp_dir)
+
+    def _as_snippet_user(self, action) -> int:
+        """Run `action` in a forked helper with the snippet's uid and gid; returns the helper's pid."""
+        helper = os.fork()
+        if helper == 0:
+            try:
+                uid, gid = self.config["uid"], self.config["gid"]
+                os.setgroups([])
+                os.setresgid(gid, gid, gid)
+                os.setresuid(uid, uid, uid)
+                action()
+            finally:
+                os._exit(0)
+        return helper
+
+
+def _kill_all_visible() -> None:
+    try:
+        os.kill(-1, signal.SIGKILL)  # every process we may signal except ourselves and init
+    except ProcessLookupError:
+        pass
 
 
 def _children() -> list[int]:

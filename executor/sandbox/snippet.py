@@ -13,9 +13,9 @@ import time
 
 from .config import SandboxConfig
 from .host import SandboxHost
-from .host_calls import HostCalls, OutputLog, StopSnippet
+from .host_calls import HostCalls, OutputLog, StopSnippet, clean_text
 from .runtime import framing
-from .zygote import Zygote
+from .zygote import Zygote, wait_readable, wait_writable
 
 STOPPED = "the code was stopped: "
 CLEANUP_TIMEOUT = 10.0
@@ -29,7 +29,6 @@ OPERATIONS = {
     "get_artifact": {"identifier": (str,)},
     "finish": {"error": (str, type(None))},
 }
-HOST_CALLS = ("run_sql", "store_artifact", "get_artifact")
 MAX_ERROR_CHARS = 50_000
 _run_ids = itertools.count(1)
 
@@ -81,7 +80,7 @@ class SnippetRun:
             except OSError:
                 self.zygote_lost = True
                 self.stop_reason = "the sandbox process was not available"
-                return self._result()
+                return self.result()
             finally:
                 theirs.close()
             ours.setblocking(False)
@@ -90,7 +89,7 @@ class SnippetRun:
             self._converse(ours)
         finally:
             ours.close()
-        return self._result()
+        return self.result()
 
     # --- the conversation -------------------------------------------------------------------
 
@@ -122,11 +121,11 @@ class SnippetRun:
     def _time_left(self) -> float:
         now = time.monotonic()
         if now >= self.total_deadline:
-            raise _OutOfTime(f"it ran for more than {self.config.total_timeout:g} seconds in total, "
+            raise _OutOfTime(f"it ran for more than {seconds(self.config.total_timeout)} in total, "
                              "including time spent waiting for queries")
         remaining = self.clock.remaining()
         if remaining <= 0:
-            raise _OutOfTime(f"it ran for more than {self.timeout:g} seconds")
+            raise _OutOfTime(f"it ran for more than {seconds(self.timeout)}")
         return min(remaining, self.total_deadline - now)
 
     def _read_child(self, sock: socket.socket) -> bool:
@@ -152,8 +151,7 @@ class SnippetRun:
     def _drain(self, sock: socket.socket) -> None:
         """Read what is still buffered once the child has exited."""
         while not self.finished:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if not readable or not self._read_child(sock):
+            if not wait_readable(sock, 0) or not self._read_child(sock):
                 return
 
     def _read_zygote(self) -> bool:
@@ -175,7 +173,9 @@ class SnippetRun:
         elif op == "finish":
             self.finished = True
             error = frame["error"]
-            self.error = error if error is None or len(error) <= MAX_ERROR_CHARS else error[:MAX_ERROR_CHARS]
+            self.error = None if error is None else clean_text(error[:MAX_ERROR_CHARS])
+        elif self.done:
+            return  # a request left in the buffer by a process that has exited: nobody awaits the answer
         else:
             self.clock.pause()  # a run_sql may wait minutes for a person; that is not the snippet's time
             try:
@@ -198,14 +198,12 @@ class SnippetRun:
             except OSError:
                 return  # the child is gone; the zygote's report will say how
             view = view[sent:]
-            if view:
-                _, writable, _ = select.select([], [sock], [], max(0.0, self._time_left()))
-                if not writable:
-                    self._time_left()  # raises once the time is really up
+            if view and not wait_writable(sock, self._time_left()):
+                self._time_left()  # raises once the time is really up
 
     # --- the result ---------------------------------------------------------------------------
 
-    def _result(self) -> dict:
+    def result(self) -> dict:
         error = self.error
         if not self.finished:
             error = STOPPED + (self.stop_reason or self._exit_reason())
@@ -226,7 +224,7 @@ class SnippetRun:
         if self.done.get("reason") == "tmp_files":
             return f"it created more than {self.config.tmp_files} files in /tmp"
         if status == -signal.SIGXCPU or (status == -signal.SIGKILL and cpu >= self.config.cpu_seconds):
-            return f"it used more than {self.config.cpu_seconds} seconds of CPU time"
+            return f"it used more than {seconds(self.config.cpu_seconds)} of CPU time"
         if isinstance(status, int) and status < 0:
             try:
                 name = signal.Signals(-status).name
@@ -238,6 +236,10 @@ class SnippetRun:
 
 class _OutOfTime(Exception):
     pass
+
+
+def seconds(amount: float) -> str:
+    return f"{amount:g} second" + ("" if amount == 1 else "s")
 
 
 def _validate(frame, expected_id: int) -> str:

@@ -1,0 +1,266 @@
+"""From a question (and maybe a given query) to a finished Dataherald response, through the engine's
+pieces: schema summary → SQL from the LLM → the SQL guard runs it read-only (a failed query goes
+back to the model with the database's error, a bounded number of times) → a plain-language answer
+→ an optional evaluation. Every model call's tokens and cost are summed; `intermediate_steps` says
+what happened, in order.
+
+Runs in a Celery worker (responses.tasks); the result is a `Draft`, saved in one piece by services.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from assistants.llm import LLMConfig, LLMError, complete
+from executor.schema import schema_summary
+from executor.services import NeedsConfirmation, SqlError, run_sql
+
+from . import prompts
+from .exports import Exported, result_or_csv
+from .storage import StorageError
+
+log = logging.getLogger(__name__)
+
+VALID, INVALID, NONE = "VALID", "INVALID", "NONE"
+NO_MODEL = (
+    "No language model is configured, so no SQL could be generated. Set OPENAI_API_KEY (and OPENAI_BASE_URL "
+    "for another OpenAI-compatible endpoint) and QUERENT_MODEL, or send the query yourself as sql_query."
+)
+
+
+@dataclass
+class Draft:
+    """The fields of a Response, filled step by step."""
+
+    response: str | None = None
+    intermediate_steps: list[str] = field(default_factory=list)
+    sql_query: str | None = None
+    sql_query_result: dict | None = None
+    csv_file_path: str | None = None
+    sql_generation_status: str = NONE
+    error_message: str | None = None
+    exec_time: float | None = None
+    total_tokens: int = 0
+    total_cost: float = 0.0
+    confidence_score: float | None = None
+
+    def fields(self) -> dict:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass
+class _Result:
+    columns: list[str]
+    rows: list[dict]  # all rows, or the first ones when a CSV holds the rest
+    total: int
+    truncated: bool = False
+
+
+@dataclass
+class Flags:
+    run_evaluator: bool = False
+    sql_response_only: bool = False
+    generate_csv: bool = False
+
+
+class _Generation:
+    def __init__(self, question, *, response_id: str, flags: Flags):
+        self.question = question
+        self.data_source = question.db_connection
+        self.response_id = response_id
+        self.flags = flags
+        self.config = LLMConfig.from_settings()
+        self.draft = Draft()
+        self.result: _Result | None = None
+        self._unpriced: set[str] = set()
+
+    # --- bookkeeping ---------------------------------------------------------------------
+
+    def step(self, text: str) -> None:
+        self.draft.intermediate_steps.append(text)
+
+    def ask(self, messages: list[dict], purpose: str) -> str:
+        """One model call; its usage is added to the response's totals."""
+        completion = complete(messages, config=self.config)
+        usage = completion.usage
+        self.draft.total_tokens += usage.total_tokens
+        self.draft.total_cost = round(self.draft.total_cost + usage.cost_usd, 8)
+        estimated = " (estimated)" if usage.estimated else ""
+        self.step(f"{purpose}: model {usage.model}, {usage.total_tokens} tokens{estimated}, ${usage.cost_usd:.6f}")
+        if not usage.priced and usage.model not in self._unpriced:
+            self._unpriced.add(usage.model)
+            self.step(f"cost unknown: model {usage.model} is not in the price table, counted as $0")
+        return completion.text or ""
+
+    # --- running SQL ---------------------------------------------------------------------
+
+    def execute(self, sql: str) -> None:
+        """Run through the SQL guard; raises SqlError, NeedsConfirmation or StorageError."""
+        if self.flags.generate_csv:
+            outcome = result_or_csv(self.data_source, sql, name=self.response_id)
+            if isinstance(outcome, Exported):
+                self.result = _Result(outcome.columns, outcome.preview, outcome.row_count)
+                self.draft.csv_file_path = outcome.location
+                self.draft.sql_query_result = None
+                self.step(f"csv: {outcome.row_count} rows (more than 50) written to {outcome.location}")
+            else:
+                self.result = _Result(outcome.columns, outcome.rows, len(outcome.rows))
+                self.draft.sql_query_result = {"columns": outcome.columns, "rows": outcome.rows}
+        else:
+            found = run_sql(self.data_source, sql)
+            self.result = _Result(found.columns, found.rows, found.rowcount, found.truncated)
+            self.draft.sql_query_result = {"columns": found.columns, "rows": found.rows}
+        limit = " (cut at the data source's row limit)" if self.result.truncated else ""
+        self.step(f"executed: {self.result.total} rows, {len(self.result.columns)} columns{limit}")
+        self.draft.sql_generation_status = VALID
+
+    def refuse(self, exc: NeedsConfirmation, *, generated: bool) -> None:
+        who = "The generated query" if generated else "The query"
+        self.draft.sql_generation_status = INVALID
+        self.draft.error_message = (
+            f"{who} was refused and nothing was changed: {exc.reason}. Responses only run queries that read data."
+        )
+        self.step(f"refused by the SQL guard, nothing changed: {exc.reason}")
+
+    # --- the steps -----------------------------------------------------------------------
+
+    def use_given(self, sql: str) -> None:
+        self.draft.sql_query = sql
+        self.step(f"sql given by the caller: {sql}")
+        try:
+            self.execute(sql)
+        except NeedsConfirmation as exc:
+            self.refuse(exc, generated=False)
+        except SqlError as exc:
+            self.draft.sql_generation_status = INVALID
+            self.draft.error_message = exc.message
+            self.step(f"execution failed: {exc.message}")
+
+    def generate_sql(self) -> None:
+        if self.config.is_demo:
+            self.draft.error_message = NO_MODEL
+            self.step("no language model configured: SQL generation skipped")
+            return
+        schema = schema_summary(self.data_source, question=self.question.question)
+        self.step(f"schema: summary of data source '{self.data_source.name}' ({len(schema)} characters) sent to the model")
+        messages = prompts.sql_messages(self.question.question, engine=self.data_source.engine, schema=schema)
+        attempts = 1 + max(0, settings.RESPONSES_SQL_RETRIES)
+        for attempt in range(1, attempts + 1):
+            try:
+                reply = self.ask(messages, f"sql attempt {attempt}")
+            except LLMError as exc:
+                self.draft.error_message = f"The language model failed: {exc.message}"
+                self.step(f"sql attempt {attempt}: the model failed ({exc.kind}): {exc.message}")
+                if self.draft.sql_query:
+                    self.draft.sql_generation_status = INVALID
+                return
+            sql = prompts.extract_sql(reply)
+            messages.append({"role": "assistant", "content": reply})
+            if not sql:
+                self.step(f"sql attempt {attempt}: the reply contained no SQL")
+                self.draft.error_message = "The model's reply contained no SQL query."
+                messages.append(prompts.NO_SQL_CORRECTION)
+                continue
+            self.draft.sql_query = sql
+            self.step(f"sql attempt {attempt}: {sql}")
+            try:
+                self.execute(sql)
+            except NeedsConfirmation as exc:
+                self.refuse(exc, generated=True)
+                return
+            except SqlError as exc:
+                self.draft.sql_generation_status = INVALID
+                self.draft.error_message = exc.message
+                left = attempts - attempt
+                self.step(f"sql attempt {attempt} failed: {exc.message}" + (" (sent back to the model)" if left else ""))
+                messages.append(prompts.correction_message(exc.message))
+                continue
+            self.draft.error_message = None
+            return
+
+    def result_text(self) -> str:
+        if self.result is None:
+            return "The query did not run."
+        return prompts.result_text(
+            self.result.columns, self.result.rows, total=self.result.total, truncated=self.result.truncated
+        )
+
+    def answer(self) -> None:
+        if self.config.is_demo:
+            self.draft.error_message = "No language model is configured: the query ran, but no answer in words was written."
+            self.step("answer: skipped, no language model configured")
+            return
+        messages = prompts.answer_messages(self.question.question, self.draft.sql_query, self.result_text())
+        try:
+            self.draft.response = self.ask(messages, "answer").strip() or None
+        except LLMError as exc:
+            self.draft.error_message = f"The query ran, but the language model failed to answer: {exc.message}"
+            self.step(f"answer: the model failed ({exc.kind}): {exc.message}")
+
+    def evaluate(self) -> None:
+        if self.draft.sql_generation_status != VALID:
+            self.draft.confidence_score = 0.0
+            self.step("evaluator: the query did not run, confidence 0")
+            return
+        if not self.config.is_demo:
+            messages = prompts.evaluation_messages(self.question.question, self.draft.sql_query, self.result_text())
+            try:
+                reply = self.ask(messages, "evaluator")
+            except LLMError as exc:
+                reply = None
+                self.step(f"evaluator: the model failed ({exc.kind}): {exc.message}")
+            score = prompts.parse_score(reply)
+            if score is not None:
+                self.draft.confidence_score = score
+                self.step(f"evaluator: confidence {score} from the model")
+                return
+            if reply is not None:
+                self.step(f"evaluator: no score in the model's reply {reply[:120]!r}")
+        self.draft.confidence_score = heuristic_score(self.result)
+        self.step(
+            f"evaluator: heuristic confidence {self.draft.confidence_score} from execution success "
+            f"(the query ran and returned {self.result.total} rows)"
+        )
+
+
+def heuristic_score(result: _Result | None) -> float:
+    """When no model judges: a query that ran and returned rows is more likely right than an empty one."""
+    if result is None:
+        return 0.0
+    return 0.6 if result.total > 0 else 0.3
+
+
+def generate(question, *, response_id: str, sql_query: str | None, flags: Flags) -> Draft:
+    started = time.monotonic()
+    run = _Generation(question, response_id=response_id, flags=flags)
+    run.step(
+        f"flags: run_evaluator={flags.run_evaluator}, sql_response_only={flags.sql_response_only}, "
+        f"generate_csv={flags.generate_csv}"
+    )
+    try:
+        if sql_query:
+            run.use_given(sql_query)
+        else:
+            run.generate_sql()
+        if run.draft.sql_generation_status == VALID and not flags.sql_response_only:
+            run.answer()
+        if flags.run_evaluator:
+            run.evaluate()
+    except StorageError as exc:
+        run.draft.sql_generation_status = VALID  # the query ran; only its file could not be kept
+        run.draft.sql_query_result = None
+        run.draft.csv_file_path = None
+        run.draft.error_message = f"The query ran, but its CSV file could not be stored: {exc}"
+        run.step(f"csv: storing the file failed: {exc}")
+    except Exception:  # noqa: BLE001 - the response is still written, with an honest error
+        log.exception("response generation failed", extra={"response_id": response_id})
+        if run.draft.sql_generation_status == VALID:
+            run.draft.sql_generation_status = INVALID
+        run.draft.error_message = "Internal error while building this response; the server log has the details."
+        run.step("internal error")
+    run.draft.exec_time = round(time.monotonic() - started, 6)
+    return run.draft

@@ -1,0 +1,158 @@
+"""Writes for the Dataherald dialect: database connections (over executor.DataSource), questions,
+and responses built by a worker while the web request waits for them."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import uuid
+
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+
+from config.identity import Principal
+from executor.dsn import engine_from_url
+from executor.models import DataSource
+from executor.services import SqlResult, data_source_create, data_source_update, run_sql, test_connection
+
+from .generation import Flags, generate
+from .models import Question, Response
+
+log = logging.getLogger(__name__)
+
+
+class GenerationPending(Exception):
+    """The worker did not finish in time; the response will appear under `response_id` when it does."""
+
+    def __init__(self, response_id: str, timeout: float):
+        super().__init__(f"response {response_id} not ready after {timeout:g}s")
+        self.response_id = response_id
+        self.timeout = timeout
+
+
+class GenerationUnavailable(Exception):
+    """The task could not be queued, or the worker failed outside the pipeline."""
+
+
+# --- database connections ------------------------------------------------------------------
+
+# DataSource's field names, as Dataherald's clients know them.
+_DATAHERALD_FIELDS = {"connection_url": "connection_uri", "engine": "connection_uri", "name": "alias"}
+
+
+def _as_dataherald(exc: ValidationError) -> ValidationError:
+    if not hasattr(exc, "error_dict"):
+        return ValidationError({"connection_uri": exc.messages})
+    mapped: dict[str, list[str]] = {}
+    for name, messages in exc.message_dict.items():
+        mapped.setdefault(_DATAHERALD_FIELDS.get(name, name), []).extend(messages)
+    return ValidationError(mapped)
+
+
+def _check(candidate: DataSource, *, connect: bool) -> None:
+    """Validate as the model would, then (like Dataherald) refuse a database that cannot be reached."""
+    try:
+        candidate.full_clean()
+    except ValidationError as exc:
+        raise _as_dataherald(exc) from None
+    if connect:
+        ok, message = test_connection(candidate)
+        if not ok:
+            raise ValidationError({"connection_uri": [message]})
+
+
+def connection_create(principal: Principal, *, alias: str, connection_uri: str, metadata: dict) -> DataSource:
+    engine = engine_from_url(connection_uri) or ""
+    candidate = DataSource(name=alias, connection_url=connection_uri, engine=engine, metadata=metadata)
+    candidate.assign_owner(principal)
+    _check(candidate, connect=True)
+    try:
+        return data_source_create(
+            principal=principal, name=alias, connection_url=connection_uri, engine=engine, metadata=metadata
+        )
+    except ValidationError as exc:
+        raise _as_dataherald(exc) from None
+
+
+def connection_update(
+    principal: Principal, data_source: DataSource, *, alias: str, connection_uri: str | None = None,
+    metadata: dict | None = None,
+) -> DataSource:
+    """Replace alias (and the URI and metadata when given: the URI is never sent back, so a client
+    cannot be expected to resend it). Shared sources are usable by all, changeable by their owner only."""
+    if not data_source.is_owned_by(principal):
+        raise PermissionDenied("only the owner of this database connection can change it")
+    fields: dict = {"name": alias}
+    if connection_uri is not None:
+        fields["connection_url"] = connection_uri
+        fields["engine"] = engine_from_url(connection_uri) or ""
+    if metadata is not None:
+        fields["metadata"] = metadata
+    candidate = copy.copy(data_source)
+    for name, value in fields.items():
+        setattr(candidate, name, value)
+    _check(candidate, connect=connection_uri is not None)
+    try:
+        with transaction.atomic():
+            return data_source_update(data_source, principal=principal, **fields)
+    except ValidationError as exc:
+        raise _as_dataherald(exc) from None
+
+
+def execute_query(data_source: DataSource, sql: str) -> SqlResult:
+    """A caller's query, read-only under the SQL guard (NeedsConfirmation / SqlError propagate)."""
+    return run_sql(data_source, sql)
+
+
+# --- questions and responses ---------------------------------------------------------------
+
+
+def question_create(principal: Principal, *, data_source: DataSource, question: str) -> Question:
+    item = Question(question=question, db_connection=data_source)
+    item.assign_owner(principal)
+    item.full_clean()
+    item.save()
+    return item
+
+
+def request_response(question: Question, *, sql_query: str | None, flags: Flags, timeout: float | None = None) -> Response:
+    """Queue the work on the `agent` queue and wait for the finished response (Dataherald answers
+    POST with the complete object)."""
+    from . import tasks  # tasks import this module
+
+    timeout = settings.RESPONSES_TIMEOUT if timeout is None else timeout
+    response_id = str(uuid.uuid4())
+    kwargs = {
+        "response_id": response_id, "question_id": str(question.pk), "sql_query": sql_query,
+        "run_evaluator": flags.run_evaluator, "sql_response_only": flags.sql_response_only,
+        "generate_csv": flags.generate_csv,
+    }
+    try:
+        pending = tasks.generate_response.apply_async(kwargs=kwargs)
+        if not connection.in_atomic_block:
+            connection.close()  # hold no app-database connection while the worker works
+        pending.get(timeout=timeout, interval=0.05)
+    except CeleryTimeoutError:
+        raise GenerationPending(response_id, timeout) from None
+    except Exception as exc:  # noqa: BLE001 - broker down, or the worker failed outside the pipeline
+        log.exception("response task failed", extra={"response_id": response_id})
+        raise GenerationUnavailable(f"the response could not be built ({type(exc).__name__})") from None
+    return Response.objects.select_related("question").get(pk=response_id)
+
+
+def build_response(
+    *, response_id: str, question_id: str, sql_query: str | None = None, run_evaluator: bool = False,
+    sql_response_only: bool = False, generate_csv: bool = False,
+) -> Response:
+    """Generate and save one response, in one piece. A redelivered task finds the row and stops."""
+    existing = Response.objects.filter(pk=response_id).first()
+    if existing is not None:
+        return existing
+    question = Question.objects.select_related("db_connection").get(pk=question_id)
+    flags = Flags(run_evaluator=run_evaluator, sql_response_only=sql_response_only, generate_csv=generate_csv)
+    draft = generate(question, response_id=response_id, sql_query=sql_query, flags=flags)
+    with transaction.atomic():
+        response, _ = Response.objects.get_or_create(pk=response_id, defaults={"question": question, **draft.fields()})
+    return response

@@ -1,0 +1,1 @@
+"""The BI message pipeline: router -> sql (a run on the engine) -> visualization -> insights."""

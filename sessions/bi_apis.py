@@ -1,0 +1,154 @@
+"""BI chat sessions (seed 003): thin views over the pipeline, services and selectors."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from assistants.models import Assistant
+from config.identity import Principal
+
+from . import bi_serializers as s
+from . import selectors, services
+from .bi import pipeline, suggestions, visualization
+
+
+def tenant_principal(request) -> Principal:
+    """The caller acting for the tenant of this request: X-Tenant-ID (already applied by
+    authentication) or `?tenant_id=`, which must agree and which the caller must be allowed to act for."""
+    principal = request.user
+    tenant = request.query_params.get("tenant_id")
+    if not tenant:
+        return principal
+    header = (request.headers.get("X-Tenant-ID") or "").strip()
+    if header and header != tenant:
+        raise ValidationError({"tenant_id": [f"{tenant!r} does not match the X-Tenant-ID header {header!r}"]})
+    try:
+        return principal.acting_for(tenant)
+    except PermissionError as exc:
+        raise PermissionDenied(str(exc)) from None
+
+
+def _validated(serializer_class, data):
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _conflict(detail: str, code: str = "conflict") -> Response:
+    return Response({"detail": detail, "code": code}, status=status.HTTP_409_CONFLICT)
+
+
+def _answer(session, message: str, intent: str | None = None) -> Response:
+    try:
+        return Response(pipeline.answer(session, message, intent=intent))
+    except services.Conflict as exc:
+        return _conflict(str(exc))
+    except services.RunTimedOut as exc:
+        return Response({"detail": str(exc), "code": "timeout"}, status=status.HTTP_504_GATEWAY_TIMEOUT)
+
+
+class SessionCollectionApi(APIView):
+    @extend_schema(operation_id="bi_sessions_list", summary="List the tenant's BI sessions", parameters=[s.ListQuerySerializer], responses={200: dict})
+    def get(self, request):
+        principal = tenant_principal(request)
+        query = _validated(s.ListQuerySerializer, request.query_params)
+        sessions = selectors.bi_sessions(principal, user_id=query.get("user_id"))
+        page = sessions[query["offset"]: query["offset"] + query["limit"]]
+        return Response({"sessions": [s.session_summary(x) for x in page], "total": sessions.count(),
+                         "limit": query["limit"], "offset": query["offset"]})
+
+    @extend_schema(summary="Start a BI session", request=s.SessionCreateSerializer, responses={201: dict})
+    def post(self, request):
+        principal = tenant_principal(request)
+        data = _validated(s.SessionCreateSerializer, request.data)
+        agent = None
+        if data.get("agent_id"):
+            agent = Assistant.objects.readable_by(principal).filter(pk=data["agent_id"]).first()
+            if agent is None:
+                raise ValidationError({"agent_id": [f"agent {data['agent_id']} not found"]})
+        session = services.create_bi_session(principal, user_id=data["user_id"], agent=agent, metadata=data["metadata"])
+        return Response(s.session_created(session), status=status.HTTP_201_CREATED)
+
+
+class SessionDetailApi(APIView):
+    @extend_schema(summary="A BI session with its last result", responses={200: dict})
+    def get(self, request, session_id):
+        session = selectors.get_bi_session(tenant_principal(request), session_id)
+        body = s.session_summary(session)
+        body["data"] = pipeline.data_of(session) if session.has_result else None
+        return Response(body)
+
+    @extend_schema(summary="Delete a BI session and its messages", responses={200: dict})
+    def delete(self, request, session_id):
+        session = selectors.get_bi_session(tenant_principal(request), session_id)
+        try:
+            services.delete_session(session)
+        except services.Conflict as exc:
+            return _conflict(str(exc))
+        return Response({"success": True, "session_id": str(session_id)})
+
+
+class SessionMessageApi(APIView):
+    @extend_schema(summary="Ask a question in the session", request=s.MessageSerializer, responses={200: dict})
+    def post(self, request, session_id):
+        session = selectors.get_bi_session(tenant_principal(request), session_id)
+        data = _validated(s.MessageSerializer, request.data)
+        return _answer(session, data["message"])
+
+
+class SessionRefineApi(APIView):
+    @extend_schema(summary="Change the session's last query", request=s.RefineSerializer, responses={200: dict})
+    def post(self, request, session_id):
+        session = selectors.get_bi_session(tenant_principal(request), session_id)
+        data = _validated(s.RefineSerializer, request.data)
+        if not session.has_result:
+            return _conflict("this session has no query to refine yet; ask a question first", "no_result")
+        return _answer(session, data["refinement"], intent="refine")
+
+
+class SessionVisualizationApi(APIView):
+    @extend_schema(summary="Draw the last result as another chart type", request=s.VisualizationSerializer, responses={200: dict})
+    def post(self, request, session_id):
+        session = selectors.get_bi_session(tenant_principal(request), session_id)
+        chart_type = _validated(s.VisualizationSerializer, request.data)["chart_type"]
+        if chart_type not in visualization.CHART_TYPES:
+            detail = f"chart_type: unknown chart type {chart_type!r}; valid types: {', '.join(visualization.CHART_TYPES)}"
+            return Response(
+                {"detail": detail, "code": "invalid", "errors": {"chart_type": [detail]}, "valid_types": list(visualization.CHART_TYPES)},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        if not session.has_result:
+            return _conflict("this session has no result to visualize yet; ask a question first", "no_result")
+        try:
+            return Response(pipeline.rerender(session, chart_type))
+        except visualization.ChartError as exc:
+            raise ValidationError({"chart_type": [str(exc)]}) from None
+
+
+class SessionSuggestionsApi(APIView):
+    @extend_schema(summary="Follow-up questions from the schema and the last result", responses={200: dict})
+    def get(self, request, session_id):
+        session = selectors.get_bi_session(tenant_principal(request), session_id)
+        data_source = session.agent.data_source
+        schema, engine = None, None
+        if data_source is not None:
+            from executor.schema import get_schema
+            from executor.services import SqlError
+
+            engine = data_source.engine
+            try:
+                schema = get_schema(data_source)
+            except SqlError:
+                schema = None  # suggestions from the last result alone are still useful
+        return Response({"session_id": str(session.id), "suggestions": suggestions.suggest(session, schema, engine)})
+
+
+class SessionHistoryApi(APIView):
+    @extend_schema(summary="The session's messages, oldest first", parameters=[s.HistoryQuerySerializer], responses={200: dict})
+    def get(self, request, session_id):
+        session = selectors.get_bi_session(tenant_principal(request), session_id)
+        limit = _validated(s.HistoryQuerySerializer, request.query_params)["limit"]
+        return Response({"session_id": str(session.id), "messages": selectors.bi_turns(session, limit)})
+

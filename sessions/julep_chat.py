@@ -1,0 +1,123 @@
+"""Julep chat over the engine: the session's situation (and who the user is) become the run's
+extra instructions; the reply, usage and finish reason are read back from the finished run."""
+
+from types import SimpleNamespace
+
+from django.template import Context, Engine, TemplateSyntaxError
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from threads.models import Message, Run
+
+from . import services
+from .bi import results, visualization
+from .bi import suggestions as bi_suggestions
+from .julep_serializers import ROLES, chat_message_out, stamp
+from .models import Session
+
+FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
+# Django's template language, not Jinja: `{{ user.name }}`, `{% if %}` and filters read the same,
+# and it cannot call arbitrary code. Only plain dicts of strings are in the context.
+_TEMPLATES = Engine(autoescape=False, string_if_invalid="")
+
+
+def check_template(situation: str | None, enabled: bool | None) -> None:
+    if not enabled or not situation:
+        return
+    try:
+        _TEMPLATES.from_string(situation)
+    except TemplateSyntaxError as exc:
+        raise ValidationError({"situation": [f"not a valid template: {exc}"]}) from None
+
+
+def _situation(session: Session) -> str:
+    if not session.render_templates:
+        return session.situation
+    user = session.end_user
+    context = {
+        "agent": {"name": session.agent.name, "about": session.agent.about},
+        "user": {"name": user.name, "about": user.about} if user else {},
+        "session": {"id": str(session.id), "metadata": session.metadata},
+    }
+    try:
+        return _TEMPLATES.from_string(session.situation).render(Context(context))
+    except TemplateSyntaxError as exc:
+        raise ValidationError({"situation": [f"not a valid template: {exc}"]}) from None
+
+
+def instructions(session: Session) -> str:
+    parts = [_situation(session).strip()]
+    user = session.end_user
+    if user is not None and (user.name or user.about):
+        about = f" About them: {user.about.strip()}" if user.about.strip() else ""
+        parts.append(f"You are talking to {user.name or 'a user'}.{about}")
+    return "\n\n".join(p for p in parts if p)
+
+
+def chat(session: Session, messages: list[dict], options: dict, sampling: dict) -> Response:
+    config = {
+        "instructions": instructions(session),
+        "dialect": "julep",
+        # Recorded with the run; the engine's model client does not take sampling parameters.
+        "sampling": sampling,
+        "recall": options.get("recall"),
+        "remember": options.get("remember"),
+    }
+    input_messages = [(ROLES[m["role"]], m["content"]) for m in messages]
+    run = services.run_turn(session, None, config=config, input_messages=input_messages)
+    if run.status == Run.Status.CANCELLED:
+        return Response({"detail": "The run was cancelled before it answered.", "code": "cancelled"}, status=status.HTTP_409_CONFLICT)
+    if run.status != Run.Status.COMPLETED:
+        return Response({"detail": run.error or "The run failed.", "code": "run_failed", "run_id": str(run.id)},
+                        status=status.HTTP_502_BAD_GATEWAY)
+    reply = results.final_message(run)
+    finish = (reply.metadata or {}).get("finish_reason") if reply else None
+    usage = run.usage or {}
+    return Response({
+        "id": str(run.id),
+        "finish_reason": finish if finish in FINISH_REASONS else "stop",
+        "response": [[chat_message_out(reply, role="assistant")]] if reply else [[]],
+        "usage": {key: int(usage.get(key) or 0) for key in ("total_tokens", "prompt_tokens", "completion_tokens")},
+        "doc_ids": {"agent_doc_ids": [], "user_doc_ids": []},
+    })
+
+
+def _last_result(message: Message, engine: str | None):
+    """The last run's query result in the shape the suggestion builder reads from a BI session."""
+    if message.run_id is None:
+        return None
+    result = results.read_run(message.run, dialect=engine)
+    if not result.has_data:
+        return None
+    return SimpleNamespace(
+        has_result=True, last_sql=result.sql, last_columns=result.columns, last_rows=result.rows,
+        visualization=visualization.choose(result.columns, result.rows),
+    )
+
+
+def suggestions(session: Session) -> list[dict]:
+    """Follow-ups after the agent's last answer, grounded in its data source's schema."""
+    last = (
+        Message.objects.filter(thread_id=session.thread_id, role=Message.Role.AI).exclude(content="").order_by("-seq").first()
+    )
+    if last is None:
+        return []
+    data_source = session.agent.data_source
+    schema = None
+    if data_source is not None:
+        from executor.schema import get_schema
+        from executor.services import SqlError
+
+        try:
+            schema = get_schema(data_source)
+        except SqlError:
+            schema = None
+    engine = data_source.engine if data_source else None
+    texts = bi_suggestions.suggest(_last_result(last, engine) or session, schema, engine)
+    now = stamp(timezone.now())
+    return [
+        {"created_at": now, "target": "user", "content": text, "message_id": str(last.id), "session_id": str(session.id)}
+        for text in texts
+    ]

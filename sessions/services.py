@@ -1,0 +1,202 @@
+"""Writes on sessions, end users and (Julep) agents. Runs go through the engine's services only."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from assistants.models import Assistant
+from config.identity import Principal
+from threads import services as engine
+from threads.models import Run
+
+from .models import MAX_STORED_ROWS, EndUser, Session
+
+# How long a request waits for its answer before giving up on it (and cancelling the run).
+RUN_TIMEOUT_S = 300.0
+ACTIVE_RUN = [Run.Status.QUEUED, Run.Status.RUNNING, Run.Status.REQUIRES_ACTION]
+
+Conflict = engine.Conflict
+BUSY = "a message is still being answered in this session; try again when it has finished"
+
+
+class RunTimedOut(Exception):
+    """The run did not finish in time; it was asked to stop."""
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+def run_turn(session: Session, message: str | None, *, config: dict, input_messages=None, timeout: float = RUN_TIMEOUT_S) -> Run:
+    """One turn on the session's thread, through the engine's queue and worker, waited for."""
+    try:
+        run = engine.do_start_run(session.thread, message, config=config, input_messages=input_messages)
+    except Conflict:
+        raise Conflict(BUSY) from None
+    run = engine.wait_for_run(run.id, timeout=timeout)
+    if not run.is_terminal:
+        engine.do_cancel_runs(session.thread)
+        raise RunTimedOut(f"No answer within {int(timeout)} seconds; the request was cancelled.")
+    Session.objects.filter(pk=session.pk).update(updated_at=timezone.now())
+    return run
+
+
+def _refuse_if_running(session: Session) -> None:
+    if Run.objects.filter(thread_id=session.thread_id, status__in=ACTIVE_RUN).exists():
+        raise Conflict(BUSY)
+
+
+# --- BI sessions -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_bi_session(principal: Principal, *, user_id: str, agent: Assistant | None = None, metadata: dict | None = None) -> Session:
+    agent = agent or engine.default_assistant(principal)
+    thread = engine.create_thread(principal, assistant=agent, name=f"BI session for {user_id}"[:300], metadata={"session": "bi"})
+    session = Session(dialect=Session.Dialect.BI, agent=agent, external_user_id=user_id, metadata=metadata or {}, thread=thread)
+    session.assign_owner(principal)
+    session.save(force_insert=True)
+    return session
+
+
+def record_bi_result(session: Session, *, sql: str, columns: list[str], rows: list[dict], row_count: int,
+                     truncated: bool, visualization: dict | None) -> None:
+    session.last_sql = sql
+    session.last_columns = list(columns)
+    session.last_rows = list(rows[:MAX_STORED_ROWS])
+    session.last_row_count = row_count
+    session.last_truncated = truncated
+    session.visualization = visualization
+    session.save(update_fields=["last_sql", "last_columns", "last_rows", "last_row_count", "last_truncated", "visualization", "updated_at"])
+
+
+def set_visualization(session: Session, visualization: dict) -> None:
+    session.visualization = visualization
+    session.save(update_fields=["visualization", "updated_at"])
+
+
+@transaction.atomic
+def delete_session(session: Session) -> None:
+    """The session and its thread (messages, runs, events) go together; never mid-answer."""
+    _refuse_if_running(session)
+    session.thread.delete()  # cascades to the session
+
+
+# --- Julep agents ----------------------------------------------------------------------------
+
+
+def _apply(instance, values: dict, *, partial: bool, defaults: dict) -> None:
+    """PUT replaces (absent -> default); PATCH changes only what is given and not null."""
+    for field, default in defaults.items():
+        if field in values and values[field] is not None:
+            setattr(instance, field, values[field])
+        elif not partial:
+            setattr(instance, field, default)
+
+
+def _merged(current: dict, given: dict | None, *, partial: bool) -> dict:
+    """PATCH merges the given keys into what is there (null: unchanged); create and PUT replace."""
+    if not partial:
+        return dict(given or {})
+    return {**current, **(given or {})}
+
+
+@transaction.atomic
+def save_agent(principal: Principal, fields: dict, julep: dict, *, agent: Assistant | None = None, partial: bool = False,
+               data_source=None, data_source_given: bool = False) -> Assistant:
+    """Create (agent None) or update a Julep agent, which is an Assistant; Julep-only fields live
+    in metadata["julep"] so the shared model stays the engine's."""
+    creating = agent is None
+    if creating:
+        agent = Assistant()
+        agent.assign_owner(principal)
+    else:
+        agent = Assistant.objects.select_for_update().get(pk=agent.pk)
+    partial = partial and not creating
+    metadata = _merged(_public_metadata(agent.metadata), fields.pop("metadata", None), partial=partial)
+    given_extras = {k: v for k, v in julep.items() if v is not None}
+    extras = _merged((agent.metadata or {}).get("julep") or {}, given_extras, partial=partial)
+    _apply(agent, fields, partial=partial, defaults={"name": "", "about": "", "instructions": "", "model": ""})
+    agent.metadata = {**metadata, "julep": extras}
+    if data_source_given:
+        agent.data_source = data_source
+    elif creating:
+        from executor.models import DataSource
+
+        # Like every other way of making an agent: start on the first data source the owner may use.
+        agent.data_source = DataSource.objects.usable_by(principal).order_by("-shared", "created_at").first()
+    agent.save()
+    return agent
+
+
+def _public_metadata(metadata: dict | None) -> dict:
+    return {k: v for k, v in (metadata or {}).items() if k != "julep"}
+
+
+def delete_agent(agent: Assistant) -> None:
+    with transaction.atomic():
+        for session in Session.objects.filter(agent=agent).select_related("thread"):
+            _refuse_if_running(session)
+            session.thread.delete()
+        agent.delete()
+
+
+# --- Julep users -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def save_end_user(principal: Principal, fields: dict, *, user: EndUser | None = None, partial: bool = False) -> EndUser:
+    creating = user is None
+    if creating:
+        user = EndUser()
+        user.assign_owner(principal)
+    else:
+        user = EndUser.objects.select_for_update().get(pk=user.pk)
+    partial = partial and not creating
+    user.metadata = _merged(user.metadata, fields.pop("metadata", None), partial=partial)
+    _apply(user, fields, partial=partial, defaults={"name": "", "about": ""})
+    user.save()
+    return user
+
+
+def delete_end_user(user: EndUser) -> None:
+    with transaction.atomic():
+        for session in Session.objects.filter(end_user=user).select_related("thread"):
+            _refuse_if_running(session)
+            session.thread.delete()
+        user.delete()
+
+
+# --- Julep sessions --------------------------------------------------------------------------
+
+SESSION_DEFAULTS = {"situation": "", "render_templates": False, "token_budget": None, "context_overflow": None}
+
+
+@transaction.atomic
+def create_julep_session(principal: Principal, *, agent: Assistant, user: EndUser | None, fields: dict) -> Session:
+    thread = engine.create_thread(principal, assistant=agent, name=(agent.name or "Julep session")[:300], metadata={"session": "julep"})
+    session = Session(dialect=Session.Dialect.JULEP, agent=agent, end_user=user, thread=thread,
+                      metadata=_merged({}, fields.pop("metadata", None), partial=False))
+    _apply(session, fields, partial=False, defaults=SESSION_DEFAULTS)
+    session.assign_owner(principal)
+    session.save(force_insert=True)
+    return session
+
+
+@transaction.atomic
+def update_julep_session(session: Session, fields: dict, *, partial: bool) -> Session:
+    session = Session.objects.select_for_update().get(pk=session.pk)
+    session.metadata = _merged(session.metadata, fields.pop("metadata", None), partial=partial)
+    _apply(session, fields, partial=partial, defaults=SESSION_DEFAULTS)
+    session.save()
+    return session
+
+
+@transaction.atomic
+def clear_history(session: Session) -> Session:
+    """A fresh thread for the session; the old one (messages, runs, events) is deleted."""
+    _refuse_if_running(session)
+    old = session.thread
+    principal = Principal(tenant=old.tenant, user_id=old.owner)
+    session.thread = engine.create_thread(principal, assistant=session.agent, name=old.name, metadata=old.metadata)
+    session.save(update_fields=["thread", "updated_at"])
+    old.delete()
+    return session

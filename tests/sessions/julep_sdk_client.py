@@ -1,0 +1,89 @@
+"""Drives the official julep SDK (0.3.9) against a Querent server, as seed 004 shows it.
+
+Runs in its own virtualenv (the SDK pins old libraries), so it imports nothing from Querent:
+    python julep_sdk_client.py BASE_URL API_KEY
+Prints one JSON object with what each call returned, for the test to check.
+"""
+
+import json
+import sys
+
+from julep import Client
+
+SITUATION = """
+You are Sara mental health professional, public speaker & renowned educator. You are licensed to be an intimacy and relationship coach. You are  an NLP coach who is qualified to deal with trauma, self-perceptions
+About you:
+...
+Important guidelines:
+...
+"""
+
+
+def plain(model):
+    return json.loads(model.json()) if hasattr(model, "json") else model
+
+
+def main(base_url: str, api_key: str) -> dict:
+    client = Client(api_key=api_key, base_url=base_url)
+    out = {}
+
+    agent = client.agents.create(
+        name="Sara",
+        about="Sara is a relationship coach.",
+        instructions=["Listen first.", "Answer in two sentences."],
+        default_settings={"temperature": 0.7},
+        metadata={"team": "care"},
+    )
+    out["agent_created"] = {"id": agent.id, "created_at": str(agent.created_at)}
+    out["agent_get"] = plain(client.agents.get(agent.id))
+    out["agents_filtered"] = [a.id for a in client.agents.list(metadata_filter={"team": "care"})]
+    out["agents_other_filter"] = [a.id for a in client.agents.list(metadata_filter={"team": "nobody"})]
+    updated = client.agents.update(agent_id=agent.id, about="Sara coaches couples.", metadata={"team": "care", "v": 2})
+    out["agent_updated"] = {"id": updated.id, "updated_at": str(updated.updated_at)}
+    out["agent_after_update"] = plain(client.agents.get(agent.id))
+
+    user = client.users.create(name="Anon", about="Works night shifts.", metadata={"plan": "pro"})
+    out["user_created"] = {"id": user.id}
+    out["user_get"] = plain(client.users.get(user.id))
+    out["users_filtered"] = [u.id for u in client.users.list(metadata_filter={"plan": "pro"}, limit=10, offset=0)]
+    client.users.update(user_id=user.id, name="Anon Y. Mous")
+    out["user_after_update"] = plain(client.users.get(user.id))
+
+    # Creating a Session
+    session = client.sessions.create(
+        agent_id=agent.id,
+        user_id=user.id,
+        situation=SITUATION,
+        metadata={"db_uuid": "1234"},
+    )
+    session_id = session.id
+    out["session_created"] = {"id": session.id, "created_at": str(session.created_at)}
+    # Retrieving a Session: using a Session ID
+    out["session_get"] = json.loads(client.sessions.get(session_id).json())
+    # Using Metadata Filters
+    listed = client.sessions.list(metadata_filter={"db_uuid": "1234"})
+    out["sessions_filtered"] = [{"id": s.id, "metadata": s.metadata.dict() if s.metadata else None, "type": type(s).__name__}
+                                for s in listed]
+    # Updating a Session
+    client.sessions.update(
+        session_id=session_id,
+        situation="You are summarising and providing clear explanations about the new breakthroughs in maths and computer science",
+    )
+    out["session_after_update"] = json.loads(client.sessions.get(session_id).json())
+
+    reply = client.sessions.chat(session_id=session.id, messages=[{"role": "user", "content": "I keep arguing with my partner.", "name": "Anon"}])
+    out["chat"] = json.loads(reply.json())
+    out["history"] = [json.loads(m.json()) for m in client.sessions.history(session_id=session.id)]
+    out["suggestions"] = [json.loads(s.json()) for s in client.sessions.suggestions(session_id=session.id)]
+
+    client.sessions.delete(session_id)
+    try:
+        client.sessions.get(session_id)
+        out["deleted_session_status"] = 200
+    except Exception as exc:  # the SDK raises ApiError with the status
+        out["deleted_session_status"] = getattr(exc, "status_code", repr(exc))
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1], sys.argv[2]), default=str))

@@ -1,0 +1,98 @@
+"""Browser tests of the chat page and the admin: Playwright driving Debian's chromium.
+
+The browser is Debian's `/usr/bin/chromium` (Playwright never downloads one here). Screenshots of
+the main states go to `test-results/screenshots/`.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from executor.models import DataSource
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-results" / "screenshots"
+CHROMIUM = os.environ.get("QUERENT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def _shared_source(url: str, name: str) -> DataSource:
+    data_source = DataSource(name=name, engine="postgresql", connection_url=url, actions=["issue_credit"], shared=True)
+    data_source.tenant, data_source.owner = "system", "system"
+    data_source.save()
+    return data_source
+
+
+@pytest.fixture
+def shared_demo(transactional_db, demo_pg_url):
+    """The Chinook demo as a shared data source, committed so the live processes see it."""
+    return _shared_source(demo_pg_url, "Chinook demo")
+
+
+@pytest.fixture
+def writable_demo(transactional_db, fresh_demo_pg_url):
+    """A private copy of the demo for tests that approve a write (the session's demo stays as it is)."""
+    return _shared_source(fresh_demo_pg_url, "Chinook demo")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an asyncio loop set on this thread while it runs, and Django
+    # takes the tests' own ORM calls (and the database flush after each test) for calls from
+    # async code. They are plain synchronous code: allow them, for this module's life only.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def new_page(browser):
+    """Pages in fresh browser contexts (own cookies), closed after the test; an uncaught script
+    error on any of them fails the test."""
+    contexts, errors = [], []
+
+    def make(viewport=DESKTOP):
+        context = browser.new_context(viewport=viewport, accept_downloads=True)
+        context.set_default_timeout(30_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    if errors:
+        pytest.fail("script errors in the page:\n" + "\n".join(errors))
+
+
+@pytest.fixture(scope="session")
+def screenshot():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def save(page, name: str, *, locator=None) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        (locator or page).screenshot(path=str(path))
+        return path
+
+    return save
+

@@ -1,0 +1,20 @@
+"""The chat page's sign-in pages and its small JSON API (`/ui/...`). The page itself is `/`."""
+
+from django.urls import path
+
+from . import page_apis, pages
+
+
+def both(route: str, view, name: str | None = None):
+    """APPEND_SLASH is off: serve both spellings, never redirect."""
+    return [path(route, view, name=name), path(route + "/", view)]
+
+
+urlpatterns = [
+    *both("accounts/login", pages.login_view, "login"),
+    *both("accounts/logout", pages.logout_view, "logout"),
+    *both("ui/me", page_apis.MeApi.as_view(), "ui-me"),
+    *both("ui/options", page_apis.OptionsApi.as_view(), "ui-options"),
+    *both("ui/threads", page_apis.PageThreadListApi.as_view(), "ui-threads"),
+    *both("ui/threads/<uuid:thread_id>", page_apis.PageThreadApi.as_view(), "ui-thread"),
+]
