@@ -11,13 +11,14 @@ from rest_framework.views import exception_handler as drf_exception_handler
 log = logging.getLogger(__name__)
 
 
-def _first_message(errors) -> str:
+def first_error(errors) -> str:
+    """'field: message' for the first problem in a DRF error structure."""
     if isinstance(errors, dict):
         for field, value in errors.items():
-            inner = _first_message(value)
+            inner = first_error(value)
             return inner if field == "non_field_errors" else f"{field}: {inner}"
     if isinstance(errors, list) and errors:
-        return _first_message(errors[0])
+        return first_error(errors[0])
     return str(errors)
 
 
@@ -34,11 +35,11 @@ def exception_handler(exc, context):
         return Response({"detail": "Internal server error.", "code": "server_error"}, status=500)
     data = response.data
     if isinstance(exc, exceptions.ValidationError):
-        body = {"detail": _first_message(data), "code": "invalid", "errors": data}
+        body = {"detail": first_error(data), "code": "invalid", "errors": data}
     elif isinstance(data, dict) and "detail" in data:
         body = {"detail": str(data["detail"]), "code": getattr(data["detail"], "code", None) or exc.default_code}
     else:
-        body = {"detail": _first_message(data), "code": getattr(exc, "default_code", "error")}
+        body = {"detail": first_error(data), "code": getattr(exc, "default_code", "error")}
     response.data = body
     return response
 

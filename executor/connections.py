@@ -184,6 +184,11 @@ def _pg_write(ds, sql: str, max_rows: int) -> RawResult:
             conn.commit()
     finally:
         conn.close()
+    return _write_result(result, affected, max_rows)
+
+
+def _write_result(result, affected: int, max_rows: int) -> "RawResult":
+    """The rows of the last statement that returned any, else how many rows the statements changed."""
     if result is not None:
         columns, rows = result
         return RawResult(columns, rows[:max_rows], len(rows) > max_rows, len(rows[:max_rows]))
@@ -331,10 +336,7 @@ def _sqlite_write(ds, sql: str, max_rows: int) -> RawResult:
                 raise
     finally:
         conn.close()
-    if result is not None:
-        columns, rows = result
-        return RawResult(columns, rows[:max_rows], len(rows) > max_rows, len(rows[:max_rows]))
-    return RawResult(["rows_affected"], [(affected,)], False, affected)
+    return _write_result(result, affected, max_rows)
 
 
 def _sqlite_ping(ds) -> str:

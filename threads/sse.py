@@ -9,6 +9,8 @@ from asgiref.sync import sync_to_async
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from config.errors import first_error
+
 from . import selectors, services
 from .events import PROMPTQL_EVENTS
 from .http import SSE_HEADERS, HttpError, authenticate, json_body, last_event_id, sse_frame
@@ -49,8 +51,7 @@ async def _collect(thread_id, after: int, run_id, include) -> list[dict]:
 def _validated_message(body: dict) -> dict:
     serializer = MessageInSerializer(data=body)
     if not serializer.is_valid():
-        field, errors = next(iter(serializer.errors.items()))
-        raise HttpError(400, f"{field}: {errors[0]}", errors=serializer.errors)
+        raise HttpError(400, first_error(serializer.errors), errors=serializer.errors)
     return serializer.validated_data
 
 

@@ -10,7 +10,7 @@ from django.http import Http404, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import ValidationError
 
-from ..errors_text import first_error
+from config.errors import first_error
 from ..http import SSE_HEADERS, HttpError, authenticate, json_body, sse_frame
 from ..models import Message
 from ..prompt import compact_tool_result
