@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from config.fields import StrictBooleanField
+from config.fields import StrictBooleanField, StrictCharField, storable_json
 
 from .models import Assistant
 
@@ -43,10 +43,10 @@ class ConfigSerializer(serializers.Serializer):
 
 
 class AssistantInSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    config = serializers.DictField()
+    name = StrictCharField(max_length=200)
+    config = serializers.DictField(validators=[storable_json])
     public = StrictBooleanField(default=False)
-    metadata = serializers.DictField(required=False, default=dict)
+    metadata = serializers.DictField(required=False, default=dict, validators=[storable_json])
 
     def validate_config(self, value):
         nested = ConfigSerializer(data=value)

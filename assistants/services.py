@@ -46,7 +46,7 @@ def _apply(assistant: Assistant, principal: Principal, data: dict) -> Assistant:
         from executor.models import DataSource
 
         # Like the PromptQL default assistant: start on the first data source the owner may use.
-        assistant.data_source = DataSource.objects.usable_by(principal).order_by("-shared", "created_at").first()
+        assistant.data_source = DataSource.objects.default_for(principal)
     return assistant
 
 

@@ -1,6 +1,7 @@
 """Make every API path answer JSON: oversized bodies, Django's own 404/405/500 pages, and crashes."""
 
 import logging
+import re
 from http import HTTPStatus
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
 from .errors import json_error
+from .fields import MAX_JSON_DEPTH
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +20,22 @@ HTML_EXACT = ("/",)
 
 def is_api_path(path: str) -> bool:
     return path not in HTML_EXACT and not path.startswith(HTML_PREFIXES)
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a JSON text nests arrays and objects deeper than `limit` (brackets in strings do not count)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub(b"", body)):
+        depth += 1 if bracket in (b"[", b"{") else -1
+        if depth > limit:
+            return True
+    return False
 
 
 class JsonErrorMiddleware:
@@ -59,6 +77,9 @@ class JsonErrorMiddleware:
                 request.body  # noqa: B018 - reading enforces DATA_UPLOAD_MAX_MEMORY_SIZE for chunked bodies
             except RequestDataTooBig:
                 return json_error(f"Request body exceeds the limit of {settings.MAX_BODY_BYTES} bytes.", 413)
+            # Python's json parser recurses per level: refuse before any view parses it and crashes.
+            if "json" in request.content_type and json_too_deep(request.body):
+                return json_error(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.", 400)
         return None
 
     def _check_response(self, request, response):

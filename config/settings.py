@@ -88,7 +88,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("QUERENT_DB_POOL", True):
     # A per-process pool: async views and worker threads borrow a connection per query batch and
     # give it back, so an idle stream holds no connection and a burst does not open hundreds.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+    # With a pool, Django's health checks become the pool's `check`: a connection is pinged as it is
+    # borrowed (one round trip, well under a millisecond here), so connections the server dropped
+    # (failover, restart, an idle-session killer) are replaced instead of failing a request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"]["OPTIONS"] = {
         "pool": {"min_size": 1, "max_size": env_int("QUERENT_DB_POOL_SIZE", 20), "timeout": 30},
     }
@@ -104,7 +107,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis'
+                # blocking pop: an idle receive would time out instead of returning empty.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
                 "prefix": env_str("QUERENT_CHANNEL_PREFIX", "querent"),
                 "capacity": 1000,
                 "expiry": 30,
@@ -122,6 +127,10 @@ CELERY_RESULT_BACKEND = env_str(
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Reconnects after a broker outage with a task in flight instead of exiting (see config/worker.py).
+CELERY_WORKER_CONSUMER = "config.worker:ReconnectingConsumer"
+# A run in flight keeps going through a broker outage; the database, not the broker, owns its state.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Queue names are settings so several deployments (or test stacks) can share one Redis.
 AGENT_QUEUE = env_str("QUERENT_AGENT_QUEUE", "agent")
 CELERY_TASK_DEFAULT_QUEUE = env_str("QUERENT_DEFAULT_QUEUE", "default")

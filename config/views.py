@@ -2,8 +2,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
+from .schema import errors
 
-@extend_schema(summary="The principal this request authenticated as", responses={200: dict})
+
+@extend_schema(summary="The principal this request authenticated as", responses={200: dict, **errors(401)})
 @api_view(["GET"])
 def whoami(request):
     """The principal the request authenticated as: handy for checking credentials."""

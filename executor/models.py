@@ -20,6 +20,10 @@ class DataSourceQuerySet(OwnedQuerySet):
         """Sources the principal may query: its own, and shared ones (the demo) from anyone."""
         return self.filter(Q(tenant=principal.tenant, owner=principal.user_id) | Q(shared=True))
 
+    def default_for(self, principal: Principal):
+        """The source a new assistant starts on: the first shared one (the demo), else the principal's oldest."""
+        return self.usable_by(principal).order_by("-shared", "created_at").first()
+
 
 def validate_actions(value) -> None:
     if not isinstance(value, list) or not all(isinstance(item, str) and item.strip() for item in value):

@@ -10,6 +10,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
+from config.schema import errors
 from executor.services import NeedsConfirmation, SqlError
 
 from . import selectors, services
@@ -65,11 +66,11 @@ def _answer(question, *, sql_query, flags: Flags):
 
 
 class ConnectionListApi(APIView):
-    @extend_schema(summary="Database connections: own and shared", responses={200: dict}, operation_id="list_database_connections")
+    @extend_schema(summary="Database connections: own and shared", responses={200: list[dict], **errors(401)}, operation_id="list_database_connections")
     def get(self, request):
         return ApiResponse([connection_out(ds) for ds in selectors.connection_list(request.user)[: selectors.MAX_PAGE]])
 
-    @extend_schema(summary="Create a database connection", request=ConnectionInSerializer, responses={201: dict})
+    @extend_schema(summary="Create a database connection", request=ConnectionInSerializer, responses={201: dict, **errors(400, 401)})
     def post(self, request):
         data = _valid(ConnectionInSerializer, request.data)
         data_source = services.connection_create(
@@ -79,11 +80,11 @@ class ConnectionListApi(APIView):
 
 
 class ConnectionDetailApi(APIView):
-    @extend_schema(summary="A database connection", responses={200: dict})
+    @extend_schema(summary="A database connection", responses={200: dict, **errors(401, 404)})
     def get(self, request, connection_id):
         return ApiResponse(connection_out(selectors.connection_get(request.user, connection_id)))
 
-    @extend_schema(summary="Change a database connection", request=ConnectionUpdateSerializer, responses={200: dict})
+    @extend_schema(summary="Change a database connection", request=ConnectionUpdateSerializer, responses={200: dict, **errors(400, 401, 403, 404)})
     def put(self, request, connection_id):
         data_source = selectors.connection_get(request.user, connection_id)
         data = _valid(ConnectionUpdateSerializer, request.data)
@@ -98,7 +99,7 @@ class ConnectionDetailApi(APIView):
 
 
 class QuestionListApi(APIView):
-    @extend_schema(summary="The caller's questions", responses={200: dict}, operation_id="list_questions")
+    @extend_schema(summary="The caller's questions", parameters=[QuestionListSerializer], responses={200: list[dict], **errors(400, 401, 404)}, operation_id="list_questions")
     def get(self, request):
         params = _valid(QuestionListSerializer, request.query_params)
         connection = None
@@ -107,7 +108,7 @@ class QuestionListApi(APIView):
         questions = selectors.question_list(request.user, db_connection=connection)
         return ApiResponse([question_out(q) for q in selectors.page(questions, offset=params["offset"], limit=params["limit"])])
 
-    @extend_schema(summary="Ask a question: creates it and its first response", request=QuestionInSerializer, responses={201: dict})
+    @extend_schema(summary="Ask a question: creates it and its first response", parameters=[QuestionFlagsSerializer], request=QuestionInSerializer, responses={201: dict, **errors(400, 401, 404, 503, 504)})
     def post(self, request):
         flags = _valid(QuestionFlagsSerializer, request.query_params)
         data = _valid(QuestionInSerializer, request.data)
@@ -117,7 +118,7 @@ class QuestionListApi(APIView):
 
 
 class QuestionDetailApi(APIView):
-    @extend_schema(summary="A question", responses={200: dict})
+    @extend_schema(summary="A question", responses={200: dict, **errors(401, 404)})
     def get(self, request, question_id):
         return ApiResponse(question_out(selectors.question_get(request.user, question_id)))
 
@@ -126,7 +127,7 @@ class QuestionDetailApi(APIView):
 
 
 class ResponseListApi(APIView):
-    @extend_schema(summary="The caller's responses, optionally of one question", responses={200: dict}, operation_id="list_responses")
+    @extend_schema(summary="The caller's responses, optionally of one question", parameters=[ResponseListSerializer], responses={200: list[dict], **errors(400, 401, 404)}, operation_id="list_responses")
     def get(self, request):
         params = _valid(ResponseListSerializer, request.query_params)
         question = None
@@ -135,7 +136,7 @@ class ResponseListApi(APIView):
         responses = selectors.response_list(request.user, question=question)
         return ApiResponse([response_out(r) for r in selectors.page(responses, offset=params["offset"], limit=params["limit"])])
 
-    @extend_schema(summary="A new response to a question: generated, or from the given sql_query", request=ResponseInSerializer, responses={201: dict})
+    @extend_schema(summary="A new response to a question: generated, or from the given sql_query", parameters=[ResponseFlagsSerializer], request=ResponseInSerializer, responses={201: dict, **errors(400, 401, 404, 503, 504)})
     def post(self, request):
         flags = _valid(ResponseFlagsSerializer, request.query_params)
         data = _valid(ResponseInSerializer, request.data)
@@ -145,13 +146,13 @@ class ResponseListApi(APIView):
 
 
 class ResponseDetailApi(APIView):
-    @extend_schema(summary="A response", responses={200: dict})
+    @extend_schema(summary="A response", responses={200: dict, **errors(401, 404)})
     def get(self, request, response_id):
         return ApiResponse(response_out(selectors.response_get(request.user, response_id)))
 
 
 class ResponseFileApi(APIView):
-    @extend_schema(summary="The response's CSV file, streamed", responses={(200, "text/csv"): bytes})
+    @extend_schema(summary="The response's CSV file, streamed", responses={(200, "text/csv"): bytes, **errors(401, 404, 502)})
     def get(self, request, response_id):
         response = selectors.response_get(request.user, response_id)
         if not response.csv_file_path:
@@ -173,7 +174,7 @@ class ResponseFileApi(APIView):
 
 
 class SqlExecutionApi(APIView):
-    @extend_schema(summary="Run a read-only query on a database connection", request=SqlExecutionInSerializer, responses={201: OpenApiTypes.ANY})
+    @extend_schema(summary="Run a read-only query on a database connection", request=SqlExecutionInSerializer, responses={201: OpenApiTypes.ANY, **errors(400, 401, 404)})
     def post(self, request):
         data = _valid(SqlExecutionInSerializer, request.data)
         data_source = selectors.connection_get(request.user, data["db_connection_id"])

@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.fields import StrictBooleanField, StrictCharField
+from config.fields import MAX_INT, StrictBooleanField, StrictCharField, storable_json
 from executor.models import DataSource
 
 from .models import Question, Response
@@ -32,7 +32,7 @@ class ConnectionInSerializer(serializers.Serializer):
     alias = StrictCharField(max_length=200)
     connection_uri = StrictCharField(max_length=4000)
     use_ssh = StrictBooleanField(required=False, default=False)
-    metadata = serializers.DictField(required=False, allow_null=True)
+    metadata = serializers.DictField(required=False, allow_null=True, validators=[storable_json])
     path_to_credentials_file = _UnsupportedField("Credential files are not supported; put credentials in connection_uri.")
     llm_api_key = _UnsupportedField("A per-connection LLM key is not supported; the server's model configuration is used.")
     ssh_settings = _UnsupportedField("SSH tunnels are not supported.")
@@ -101,7 +101,7 @@ class ResponseFlagsSerializer(QuestionFlagsSerializer):
 
 
 class ListSerializer(serializers.Serializer):
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_INT)
     limit = serializers.IntegerField(required=False, default=500, min_value=1, max_value=1000)
 
 

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from assistants.models import Assistant
 from config.identity import Principal
+from config.schema import errors
 
 from . import bi_serializers as s
 from . import selectors, services
@@ -50,7 +51,7 @@ def _answer(session, message: str, intent: str | None = None) -> Response:
 
 
 class SessionCollectionApi(APIView):
-    @extend_schema(operation_id="bi_sessions_list", summary="List the tenant's BI sessions", parameters=[s.ListQuerySerializer], responses={200: dict})
+    @extend_schema(operation_id="bi_sessions_list", summary="List the tenant's BI sessions", parameters=[s.ListQuerySerializer], responses={200: dict, **errors(400, 401, 403)})
     def get(self, request):
         principal = tenant_principal(request)
         query = _validated(s.ListQuerySerializer, request.query_params)
@@ -59,7 +60,7 @@ class SessionCollectionApi(APIView):
         return Response({"sessions": [s.session_summary(x) for x in page], "total": sessions.count(),
                          "limit": query["limit"], "offset": query["offset"]})
 
-    @extend_schema(summary="Start a BI session", request=s.SessionCreateSerializer, responses={201: dict})
+    @extend_schema(summary="Start a BI session", request=s.SessionCreateSerializer, responses={201: dict, **errors(400, 401, 403)})
     def post(self, request):
         principal = tenant_principal(request)
         data = _validated(s.SessionCreateSerializer, request.data)
@@ -73,14 +74,14 @@ class SessionCollectionApi(APIView):
 
 
 class SessionDetailApi(APIView):
-    @extend_schema(summary="A BI session with its last result", responses={200: dict})
+    @extend_schema(summary="A BI session with its last result", responses={200: dict, **errors(401, 403, 404)})
     def get(self, request, session_id):
         session = selectors.get_bi_session(tenant_principal(request), session_id)
         body = s.session_summary(session)
         body["data"] = pipeline.data_of(session) if session.has_result else None
         return Response(body)
 
-    @extend_schema(summary="Delete a BI session and its messages", responses={200: dict})
+    @extend_schema(summary="Delete a BI session and its messages", responses={200: dict, **errors(401, 403, 404, 409)})
     def delete(self, request, session_id):
         session = selectors.get_bi_session(tenant_principal(request), session_id)
         try:
@@ -91,7 +92,7 @@ class SessionDetailApi(APIView):
 
 
 class SessionMessageApi(APIView):
-    @extend_schema(summary="Ask a question in the session", request=s.MessageSerializer, responses={200: dict})
+    @extend_schema(summary="Ask a question in the session", request=s.MessageSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
     def post(self, request, session_id):
         session = selectors.get_bi_session(tenant_principal(request), session_id)
         data = _validated(s.MessageSerializer, request.data)
@@ -99,7 +100,7 @@ class SessionMessageApi(APIView):
 
 
 class SessionRefineApi(APIView):
-    @extend_schema(summary="Change the session's last query", request=s.RefineSerializer, responses={200: dict})
+    @extend_schema(summary="Change the session's last query", request=s.RefineSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
     def post(self, request, session_id):
         session = selectors.get_bi_session(tenant_principal(request), session_id)
         data = _validated(s.RefineSerializer, request.data)
@@ -109,7 +110,7 @@ class SessionRefineApi(APIView):
 
 
 class SessionVisualizationApi(APIView):
-    @extend_schema(summary="Draw the last result as another chart type", request=s.VisualizationSerializer, responses={200: dict})
+    @extend_schema(summary="Draw the last result as another chart type", request=s.VisualizationSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409)})
     def post(self, request, session_id):
         session = selectors.get_bi_session(tenant_principal(request), session_id)
         chart_type = _validated(s.VisualizationSerializer, request.data)["chart_type"]
@@ -128,7 +129,7 @@ class SessionVisualizationApi(APIView):
 
 
 class SessionSuggestionsApi(APIView):
-    @extend_schema(summary="Follow-up questions from the schema and the last result", responses={200: dict})
+    @extend_schema(summary="Follow-up questions from the schema and the last result", responses={200: dict, **errors(401, 403, 404)})
     def get(self, request, session_id):
         session = selectors.get_bi_session(tenant_principal(request), session_id)
         data_source = session.agent.data_source
@@ -146,7 +147,7 @@ class SessionSuggestionsApi(APIView):
 
 
 class SessionHistoryApi(APIView):
-    @extend_schema(summary="The session's messages, oldest first", parameters=[s.HistoryQuerySerializer], responses={200: dict})
+    @extend_schema(summary="The session's messages, oldest first", parameters=[s.HistoryQuerySerializer], responses={200: dict, **errors(400, 401, 403, 404)})
     def get(self, request, session_id):
         session = selectors.get_bi_session(tenant_principal(request), session_id)
         limit = _validated(s.HistoryQuerySerializer, request.query_params)["limit"]

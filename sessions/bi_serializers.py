@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from config.fields import StrictCharField
+from config.fields import MAX_INT, StrictCharField, storable_json
 
 from .models import Session
 
@@ -11,6 +11,7 @@ MAX_MESSAGE_CHARS = 20_000
 
 class StrictDictField(serializers.DictField):
     default_error_messages = {"not_a_dict": "Must be a JSON object."}
+    default_validators = [storable_json]
 
 
 class SessionCreateSerializer(serializers.Serializer):
@@ -35,7 +36,7 @@ class ListQuerySerializer(serializers.Serializer):
     tenant_id = serializers.CharField(required=False, max_length=100)
     user_id = serializers.CharField(required=False, max_length=200)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
-    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_INT, default=0)
 
 
 class HistoryQuerySerializer(serializers.Serializer):

@@ -2,10 +2,11 @@
 
 import json
 
-from asgiref.sync import sync_to_async
-from django.db import connections
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import ValidationError
+
+from config.db import in_worker_thread
+from config.fields import storable_json
 
 
 def off_request_thread(view):
@@ -16,15 +17,10 @@ def off_request_thread(view):
     back on the thread that opened them.
     """
 
-    def call(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        finally:
-            for connection in connections.all(initialized_only=True):
-                connection.close()
+    call = in_worker_thread(view)
 
     async def entry(request, *args, **kwargs):
-        return await sync_to_async(call, thread_sensitive=False)(request, *args, **kwargs)
+        return await call(request, *args, **kwargs)
 
     # The API schema generator finds DRF views by these attributes.
     entry.cls, entry.initkwargs = view.cls, view.initkwargs
@@ -39,6 +35,12 @@ def metadata_filter(raw: str | None) -> dict:
         value = json.loads(raw)
     except ValueError as exc:
         raise ValidationError({"metadata_filter": [f"must be a JSON object: {exc}"]}) from None
+    except RecursionError:
+        raise ValidationError({"metadata_filter": ["must be a JSON object: nested too deep"]}) from None
     if not isinstance(value, dict):
         raise ValidationError({"metadata_filter": ["must be a JSON object, e.g. {\"key\": \"value\"}"]})
+    try:
+        storable_json(value)  # it is compared with stored JSON: what cannot be stored cannot match
+    except ValidationError as exc:
+        raise ValidationError({"metadata_filter": exc.detail}) from None
     return value

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from assistants.models import Assistant
-from config.fields import StrictBooleanField, StrictCharField
+from config.fields import MAX_INT, StrictBooleanField, StrictCharField, storable_json
 
 from .bi_serializers import StrictDictField
 from .models import EndUser, Session
@@ -54,6 +54,7 @@ class InstructionsField(serializers.Field):
     """A string, or a list of strings (one instruction each)."""
 
     default_error_messages = {"invalid": "Must be a string or a list of strings."}
+    default_validators = [storable_json]
 
     def to_internal_value(self, data):
         if isinstance(data, str):
@@ -131,13 +132,13 @@ class SessionInSerializer(ModeSerializer):
     situation = StrictCharField(allow_blank=True, max_length=100_000, trim_whitespace=False)
     metadata = StrictDictField()
     render_templates = StrictBooleanField()
-    token_budget = serializers.IntegerField(min_value=1)
+    token_budget = serializers.IntegerField(min_value=1, max_value=MAX_INT)
     context_overflow = serializers.ChoiceField(choices=CONTEXT_OVERFLOW)
 
 
 class ListQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=100)
-    offset = serializers.IntegerField(min_value=0, required=False, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_INT, required=False, default=0)
     metadata_filter = serializers.CharField(required=False, allow_blank=True)
     sort_by = serializers.ChoiceField(choices=("created_at", "updated_at"), required=False, default="created_at")
     order = serializers.ChoiceField(choices=("asc", "desc"), required=False, default="desc")
@@ -145,7 +146,7 @@ class ListQuerySerializer(serializers.Serializer):
 
 class PageQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=100)
-    offset = serializers.IntegerField(min_value=0, required=False, default=0)
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_INT, required=False, default=0)
 
 
 # --- chat ------------------------------------------------------------------------------------
@@ -158,6 +159,7 @@ class ContentField(serializers.Field):
     """A string, or content parts of which only text parts are understood."""
 
     default_error_messages = {"invalid": "Must be a string or a list of text parts ({{\"type\": \"text\", \"text\": ...}})."}
+    default_validators = [storable_json]
 
     def to_internal_value(self, data):
         if isinstance(data, str):
@@ -202,7 +204,7 @@ class ChatInSerializer(serializers.Serializer):
     messages = serializers.ListField(child=ChatMessageSerializer(), min_length=1, max_length=200)
     stream = _optional(StrictBooleanField)
     tools = _optional(EmptyListField, feature="Chat tools (client-side functions)")
-    tool_choice = serializers.JSONField(required=False, allow_null=True)
+    tool_choice = serializers.JSONField(required=False, allow_null=True, validators=[storable_json])
     frequency_penalty = _optional(serializers.FloatField, min_value=-2, max_value=2)
     length_penalty = _optional(serializers.FloatField, min_value=0, max_value=2)
     presence_penalty = _optional(serializers.FloatField, min_value=-2, max_value=2)
@@ -212,9 +214,9 @@ class ChatInSerializer(serializers.Serializer):
     min_p = _optional(serializers.FloatField, min_value=0, max_value=1)
     max_tokens = _optional(serializers.IntegerField, min_value=1)
     seed = _optional(serializers.IntegerField)
-    stop = serializers.JSONField(required=False, allow_null=True)
-    logit_bias = _optional(serializers.DictField)
-    response_format = _optional(serializers.DictField)
+    stop = serializers.JSONField(required=False, allow_null=True, validators=[storable_json])
+    logit_bias = _optional(serializers.DictField, validators=[storable_json])
+    response_format = _optional(serializers.DictField, validators=[storable_json])
     preset = _optional(serializers.ChoiceField, choices=PRESETS)
     recall = _optional(StrictBooleanField)
     remember = _optional(StrictBooleanField)

@@ -104,12 +104,7 @@ def save_agent(principal: Principal, fields: dict, julep: dict, *, agent: Assist
                data_source=None, data_source_given: bool = False) -> Assistant:
     """Create (agent None) or update a Julep agent, which is an Assistant; Julep-only fields live
     in metadata["julep"] so the shared model stays the engine's."""
-    creating = agent is None
-    if creating:
-        agent = Assistant()
-        agent.assign_owner(principal)
-    else:
-        agent = Assistant.objects.select_for_update().get(pk=agent.pk)
+    agent, creating = _new_or_locked(Assistant, principal, agent)
     partial = partial and not creating
     metadata = _merged(_public_metadata(agent.metadata), fields.pop("metadata", None), partial=partial)
     given_extras = {k: v for k, v in julep.items() if v is not None}
@@ -122,9 +117,18 @@ def save_agent(principal: Principal, fields: dict, julep: dict, *, agent: Assist
         from executor.models import DataSource
 
         # Like every other way of making an agent: start on the first data source the owner may use.
-        agent.data_source = DataSource.objects.usable_by(principal).order_by("-shared", "created_at").first()
+        agent.data_source = DataSource.objects.default_for(principal)
     agent.save()
     return agent
+
+
+def _new_or_locked(model, principal: Principal, existing):
+    """(object, created): a new one owned by `principal`, or `existing` re-read and locked for this transaction."""
+    if existing is None:
+        created = model()
+        created.assign_owner(principal)
+        return created, True
+    return model.objects.select_for_update().get(pk=existing.pk), False
 
 
 def _public_metadata(metadata: dict | None) -> dict:
@@ -144,12 +148,7 @@ def delete_agent(agent: Assistant) -> None:
 
 @transaction.atomic
 def save_end_user(principal: Principal, fields: dict, *, user: EndUser | None = None, partial: bool = False) -> EndUser:
-    creating = user is None
-    if creating:
-        user = EndUser()
-        user.assign_owner(principal)
-    else:
-        user = EndUser.objects.select_for_update().get(pk=user.pk)
+    user, creating = _new_or_locked(EndUser, principal, user)
     partial = partial and not creating
     user.metadata = _merged(user.metadata, fields.pop("metadata", None), partial=partial)
     _apply(user, fields, partial=partial, defaults={"name": "", "about": ""})

@@ -7,6 +7,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import errors
+
 from . import selectors, services
 from .models import Confirmation
 from .serializers import ConfirmationDecisionSerializer, run_dict, thread_detail, thread_summary
@@ -26,7 +28,7 @@ class ThreadDetailApi(APIView):
 
 
 class UserConfirmationApi(APIView):
-    @extend_schema(summary="Approve or deny a pending mutation", request=ConfirmationDecisionSerializer, responses={200: dict})
+    @extend_schema(summary="Approve or deny a pending mutation", request=ConfirmationDecisionSerializer, responses={200: dict, **errors(400, 401, 404, 409)})
     def post(self, request, thread_id):
         thread = selectors.get_thread(request.user, thread_id)
         serializer = ConfirmationDecisionSerializer(data=request.data)
@@ -44,7 +46,7 @@ class UserConfirmationApi(APIView):
 
 
 class CancelRunApi(APIView):
-    @extend_schema(summary="Cancel the thread's active run", request=None, responses={200: dict})
+    @extend_schema(summary="Cancel the thread's active run", request=None, responses={200: dict, **errors(401, 404)})
     def post(self, request, thread_id):
         thread = selectors.get_thread(request.user, thread_id)
         runs = services.do_cancel_runs(thread)

@@ -8,9 +8,10 @@ replies as {"type": "thread" | "ack" | "error", ...}. Connect with `?after=<seq>
 import asyncio
 import logging
 
-from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import Http404
+
+from config.db import in_worker_thread
 
 from . import selectors, services
 from .models import Confirmation
@@ -44,7 +45,7 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
         raw = parse_qs(self.scope.get("query_string", b"").decode()).get("after", ["0"])[0]
         return int(raw) if raw.isdigit() else 0
 
-    @sync_to_async(thread_sensitive=False)
+    @in_worker_thread
     def _owns(self, thread_id) -> bool:
         try:
             selectors.get_thread(self.principal, thread_id)
@@ -107,14 +108,11 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
             self._start_pump(after)
         await self.send_json({"type": "ack", "of": "message"})
 
-    @sync_to_async(thread_sensitive=False)
+    @in_worker_thread
     def _start(self, message: str):
-        if self.thread_id is None:
-            thread = services.create_thread(self.principal)
-        else:
-            thread = selectors.get_thread(self.principal, self.thread_id)
-        before = thread.last_seq
-        services.do_start_run(thread, message)
+        thread = None if self.thread_id is None else selectors.get_thread(self.principal, self.thread_id)
+        before = thread.last_seq if thread is not None else 0
+        thread, _ = services.do_ask(self.principal, thread, message)
         return thread.id, before
 
     async def _on_confirm(self, content):
@@ -129,7 +127,7 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.send_json({"type": "ack", "of": "confirm"})
 
-    @sync_to_async(thread_sensitive=False)
+    @in_worker_thread
     def _decide(self, data):
         thread = selectors.get_thread(self.principal, self.thread_id)
         services.do_decide_confirmation(thread, data["confirmation_id"], approve=data["confirm"], decided_by=str(self.principal))
@@ -141,6 +139,6 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
         runs = await self._cancel()
         await self.send_json({"type": "ack", "of": "cancel", "cancelled": len(runs)})
 
-    @sync_to_async(thread_sensitive=False)
+    @in_worker_thread
     def _cancel(self):
         return services.do_cancel_runs(selectors.get_thread(self.principal, self.thread_id))

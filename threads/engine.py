@@ -21,7 +21,7 @@ from executor import services as sql_services
 from . import prompt
 from .events import append_event, emit
 from .models import Artifact, Confirmation, Message, Run, Thread
-from .services import add_message, finish_run
+from .services import add_message, finish_run, requeue_run
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,15 @@ DELTA_FLUSH_SECONDS = 0.05
 
 class RunCancelled(Exception):
     pass
+
+
+class HandOver(Exception):
+    """The worker is shutting down while the run waits on a person: another worker takes it over."""
+
+
+# Set when this worker starts a warm shutdown (threads.tasks). Runs that are computing finish; runs
+# waiting for an approval, which may take minutes, are handed back to the queue instead.
+draining = threading.Event()
 
 
 class Heartbeat:
@@ -86,13 +95,18 @@ def claim(run_id, worker: str) -> Run | None:
     return run
 
 
-def _close_interrupted_tool_calls(run: Run) -> None:
-    """A previous attempt died inside a tool call: record that, rather than run the code twice."""
+def _cancel_pending_confirmations(run: Run, decided_by: str) -> None:
+    """Nobody waits on these any more: an approval given now must not look as if it did something."""
     for confirmation in Confirmation.objects.filter(run=run, status=Confirmation.Status.PENDING):
         Confirmation.objects.filter(pk=confirmation.pk).update(
-            status=Confirmation.Status.CANCELED, decided_at=timezone.now(), decided_by="worker lost"
+            status=Confirmation.Status.CANCELED, decided_at=timezone.now(), decided_by=decided_by
         )
         append_event(run.thread_id, run.id, "confirmation_decided", {"confirmation_id": str(confirmation.pk), "status": "CANCELED"})
+
+
+def _close_interrupted_tool_calls(run: Run) -> None:
+    """A previous attempt died inside a tool call: record that, rather than run the code twice."""
+    _cancel_pending_confirmations(run, "worker lost")
     answered = set(Message.objects.filter(thread_id=run.thread_id, role=Message.Role.TOOL).values_list("tool_call_id", flat=True))
     for message in Message.objects.filter(thread_id=run.thread_id, run=run, role=Message.Role.AI):
         for call in message.tool_calls:
@@ -117,6 +131,7 @@ class RunSandboxHost:
         self.data_source = data_source
         self.tool_call_id = tool_call_id
         self.cancelled = False
+        self.handed_over = False
 
     def run_sql(self, sql: str) -> list[dict]:
         from executor.sandbox import ToolError
@@ -135,8 +150,14 @@ class RunSandboxHost:
     def _run_after_confirmation(self, sql: str) -> list[dict]:
         from executor.sandbox import ToolError
 
+        from executor.sandbox.host_calls import StopSnippet
+
         confirmation = request_confirmation(self.run, self.tool_call_id, sql)
-        status = wait_for_decision(self.run, confirmation)
+        try:
+            status = wait_for_decision(self.run, confirmation)
+        except HandOver:
+            self.handed_over = True
+            raise StopSnippet("the worker shut down while waiting for approval") from None
         if status == Confirmation.Status.APPROVED:
             spent = Confirmation.objects.filter(pk=confirmation.pk, status=status, executed_at__isnull=True).update(executed_at=timezone.now())
             if spent != 1:
@@ -209,6 +230,8 @@ def wait_for_decision(run: Run, confirmation: Confirmation) -> str:
                     if expired:
                         append_event(run.thread_id, run.id, "confirmation_decided", {"confirmation_id": str(row.pk), "status": "TIMED_OUT"})
                 continue
+            if draining.is_set():
+                raise HandOver()
             connection.close()  # hold no connection while a person decides
             bus.wait_for_confirmation_signal(confirmation.pk, min(remaining, 1.0))
     finally:
@@ -238,6 +261,7 @@ class AgentLoop:
         self.timings = dict(run.timings or {})
         model = (run.config or {}).get("model") or (self.assistant.model if self.assistant else "") or None
         self.llm_config = llm.LLMConfig.from_settings(model)
+        self.record_answer = None  # the final answer, written when the run finishes
 
     def check_cancelled(self) -> None:
         if Run.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
@@ -269,11 +293,15 @@ class AgentLoop:
             if self.run.steps >= max_steps:
                 self._say(f"I stopped after {max_steps} steps without a final answer. Ask me to continue if you want me to keep going.")
                 return
-            completion = self._call_llm(system + prompt.history_messages(self.thread), tools)
+            completion, record = self._call_llm(system + prompt.history_messages(self.thread), tools)
             self.run.steps += 1
-            Run.objects.filter(pk=self.run.pk).update(steps=self.run.steps, usage=self.usage)
             if not completion.tool_calls:
+                # The answer is written with the run's end, in one transaction: one commit less.
+                self.record_answer = record
                 return
+            with transaction.atomic():
+                record()
+                Run.objects.filter(pk=self.run.pk).update(steps=self.run.steps, usage=self.usage)
             for call in completion.tool_calls:
                 self.check_cancelled()
                 cancelled = self._execute_tool_call(call)
@@ -306,7 +334,9 @@ class AgentLoop:
         if first_token_at is not None and "first_token_seconds" not in self.timings:
             self.timings["first_token_seconds"] = round(first_token_at - started, 4)
         calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in completion.tool_calls]
-        with transaction.atomic():
+
+        def record() -> None:
+            """Write the model's message and its event (call inside a transaction)."""
             add_message(
                 self.thread, role=Message.Role.AI, content=completion.text or "", run=self.run, tool_calls=calls, id=message_id,
                 metadata={
@@ -319,7 +349,8 @@ class AgentLoop:
                 "text": completion.text,
                 "tool_calls": [{"name": c.name, "call_id": c.id, "input": _tool_input(c)} for c in completion.tool_calls],
             }, message_id=message_id)
-        return completion
+
+        return completion, record
 
     def _execute_tool_call(self, call) -> bool:
         from executor.sandbox import execute_python
@@ -338,6 +369,8 @@ class AgentLoop:
         started = time.monotonic()
         connection.close()  # the snippet may run for a while; borrow a connection again when it calls back
         output = execute_python(code, host)
+        if host.handed_over:
+            raise HandOver()  # no tool result: the next attempt records how this call ended
         self.timings["sandbox_seconds"] = round(self.timings.get("sandbox_seconds", 0.0) + time.monotonic() - started, 4)
         _record_tool_result(self.run, call.id, call.name, output)
         return host.cancelled
@@ -371,6 +404,14 @@ def execute_run(run_id, worker: str = "") -> str | None:
         return _execute_run(run_id, worker)
 
 
+def hand_over(run: Run, loop: "AgentLoop | None") -> None:
+    """Put the run back in the queue for another worker, with what this attempt used so far."""
+    used = {"usage": loop.usage, "timings": loop.timings, "steps": loop.run.steps} if loop is not None else {}
+    with transaction.atomic():
+        _cancel_pending_confirmations(run, "worker shutdown")
+        requeue_run(run, reason="worker shutting down", **used)
+
+
 def _execute_run(run_id, worker: str) -> str | None:
     run = claim(run_id, worker)
     if run is None:
@@ -384,6 +425,10 @@ def _execute_run(run_id, worker: str) -> str | None:
             status, error = Run.Status.COMPLETED, ""
         except RunCancelled:
             status, error = Run.Status.CANCELLED, ""
+        except HandOver:
+            hand_over(run, loop)
+            log.info("run handed over: this worker is shutting down")
+            return Run.Status.QUEUED
         except llm.LLMError as exc:
             status, error = Run.Status.FAILED, f"The language model failed: {exc.message}"
         except Exception as exc:  # noqa: BLE001 - any failure must reach the client as an event
@@ -391,6 +436,8 @@ def _execute_run(run_id, worker: str) -> str | None:
             status, error = Run.Status.FAILED, f"Internal error while running ({type(exc).__name__})."
         with transaction.atomic():
             if loop is not None:
+                if status == Run.Status.COMPLETED and loop.record_answer is not None:
+                    loop.record_answer()
                 Run.objects.filter(pk=run.pk).update(usage=loop.usage, timings=loop.timings, steps=loop.run.steps)
             finish_run(run, status, error=error)
         log.info("run %s", status)

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from assistants.models import Assistant
 from config.fields import StrictCharField
 from config.identity import Principal
+from config.schema import errors
 from executor.models import DataSource
 
 from . import selectors, services
@@ -163,14 +164,14 @@ def create_page_thread(principal: Principal, *, assistant_id=None, data_source_i
 
 
 class MeApi(APIView):
-    @extend_schema(summary="Who the chat page is signed in as", responses={200: dict})
+    @extend_schema(summary="Who the chat page is signed in as", responses={200: dict, **errors(401)})
     def get(self, request):
         principal = request.user
         return Response({"tenant": principal.tenant, "user_id": principal.user_id, "source": principal.source})
 
 
 class OptionsApi(APIView):
-    @extend_schema(summary="Assistants and data sources the caller may start a chat with", responses={200: dict})
+    @extend_schema(summary="Assistants and data sources the caller may start a chat with", responses={200: dict, **errors(401)})
     def get(self, request):
         principal = request.user
         return Response({
@@ -180,7 +181,7 @@ class OptionsApi(APIView):
 
 
 class PageThreadListApi(APIView):
-    @extend_schema(summary="The caller's threads for the chat page's sidebar", responses={200: dict})
+    @extend_schema(operation_id="ui_threads_list", summary="The caller's threads for the chat page's sidebar", responses={200: list[dict], **errors(401)})
     def get(self, request):
         active = Run.objects.filter(thread=OuterRef("pk"), status__in=ACTIVE_RUN_STATUSES)
         threads = (
@@ -190,7 +191,7 @@ class PageThreadListApi(APIView):
         )
         return Response([page_thread(t, active=t.active) for t in threads])
 
-    @extend_schema(summary="Start an empty thread with a chosen assistant and data source", request=ThreadCreateSerializer, responses={201: dict})
+    @extend_schema(summary="Start an empty thread with a chosen assistant and data source", request=ThreadCreateSerializer, responses={201: dict, **errors(400, 401, 404)})
     def post(self, request):
         serializer = ThreadCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -203,12 +204,12 @@ class PageThreadListApi(APIView):
 
 
 class PageThreadApi(APIView):
-    @extend_schema(summary="A thread as the chat page opens it: summary and each run's question", responses={200: dict})
+    @extend_schema(summary="A thread as the chat page opens it: summary and each run's question", responses={200: dict, **errors(401, 404)})
     def get(self, request, thread_id):
         thread = selectors.get_thread(request.user, thread_id)
         return Response({**page_thread(thread, active=has_active_run(thread)), "questions": questions_by_run(thread)})
 
-    @extend_schema(summary="Rename a thread", request=ThreadRenameSerializer, responses={200: dict})
+    @extend_schema(summary="Rename a thread", request=ThreadRenameSerializer, responses={200: dict, **errors(400, 401, 404)})
     def patch(self, request, thread_id):
         thread = selectors.get_thread(request.user, thread_id)
         serializer = ThreadRenameSerializer(data=request.data)
@@ -220,7 +221,7 @@ class PageThreadApi(APIView):
         thread.refresh_from_db()
         return Response(page_thread(thread, active=has_active_run(thread)))
 
-    @extend_schema(summary="Delete a thread (refused while a run is in progress)", responses={204: None})
+    @extend_schema(summary="Delete a thread (refused while a run is in progress)", responses={204: None, **errors(401, 404, 409)})
     def delete(self, request, thread_id):
         with transaction.atomic():
             thread = selectors.get_thread(request.user, thread_id)

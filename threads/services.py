@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from assistants.models import Assistant
@@ -29,7 +29,7 @@ def default_assistant(principal: Principal) -> Assistant:
     assistant = Assistant.objects.visible_to(principal).filter(metadata__querent_default=True).first()
     if assistant is not None:
         return assistant
-    data_source = DataSource.objects.usable_by(principal).order_by("-shared", "created_at").first()
+    data_source = DataSource.objects.default_for(principal)
     assistant = Assistant(
         name="Data analyst",
         instructions="You are a careful data analyst. Answer from the data; say when the data cannot answer.",
@@ -77,6 +77,16 @@ def do_start_run(thread: Thread, message: str | None, *, config: dict | None = N
         append_event(locked.id, run.id, "start", {"thread_id": str(locked.id)}, message_id=human.id if human else None)
         transaction.on_commit(lambda: enqueue_run(run.id))
     return run
+
+
+def do_ask(principal: Principal, thread: Thread | None, message: str, *, assistant: Assistant | None = None) -> tuple[Thread, Run]:
+    """A message on `thread`, or on a new thread created with its first run in one transaction
+    (one commit, a WAL flush, instead of two). Returns the thread as it was before the run."""
+    with transaction.atomic():
+        if thread is None:
+            thread = create_thread(principal, assistant=assistant)
+        run = do_start_run(thread, message)
+    return thread, run
 
 
 def enqueue_run(run_id) -> None:
@@ -139,6 +149,17 @@ def finish_run(run: Run, status: str, *, error: str = "") -> None:
         append_event(run.thread_id, run.id, "finish", {})
 
 
+def requeue_run(run: Run, *, reason: str, now=None, **fields) -> None:
+    """Put a run back in the queue for any worker and say so with `run_retry` (call inside atomic).
+
+    `fields` records what the attempt used so far (usage, timings, steps). If the publish fails,
+    the reaper re-sends queued runs that nobody picked up.
+    """
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.QUEUED, worker="", heartbeat_at=now or timezone.now(), **fields)
+    append_event(run.thread_id, run.id, "run_retry", {"run_id": str(run.id), "attempt": run.attempts + 1, "reason": reason})
+    transaction.on_commit(lambda: enqueue_run(run.id))
+
+
 def reap_stale_runs(now=None) -> int:
     """Runs whose worker stopped heart-beating: retry them while attempts remain, else fail them."""
     now = now or timezone.now()
@@ -151,15 +172,31 @@ def reap_stale_runs(now=None) -> int:
             if run is None or run.is_terminal:
                 continue
             if run.attempts < settings.RUN_MAX_ATTEMPTS and not run.cancel_requested:
-                Run.objects.filter(pk=run.pk).update(status=Run.Status.QUEUED, worker="", heartbeat_at=now)
-                append_event(run.thread_id, run.id, "run_retry", {"run_id": str(run.id), "attempt": run.attempts + 1, "reason": "worker lost"})
-                transaction.on_commit(lambda rid=run.id: enqueue_run(rid))
+                requeue_run(run, reason="worker lost", now=now)
             else:
                 finish_run(run, Run.Status.FAILED, error="The worker running this request stopped responding; the run was stopped.")
             reaped += 1
+    reaped += _requeue_lost_runs(now, stale_before)
     if reaped:
         log.warning("reaped %d stale runs", reaped)
     return reaped
+
+
+def _requeue_lost_runs(now, stale_before) -> int:
+    """Queued runs nobody picked up (a broker restarted without persistence, say): enqueue again.
+
+    A duplicate message is harmless (claiming is idempotent); `heartbeat_at` records the last
+    enqueue so a run waiting for a busy worker is re-sent at most once per stale period.
+    """
+    lost = Run.objects.filter(status=Run.Status.QUEUED).filter(
+        Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, created_at__lt=stale_before)
+    )
+    requeued = 0
+    for run_id in lost.values_list("id", flat=True)[:100]:
+        if Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(heartbeat_at=now):
+            enqueue_run(run_id)
+            requeued += 1
+    return requeued
 
 
 def wait_for_run(run_id, *, timeout: float) -> Run:

@@ -5,10 +5,10 @@ They hold no database connection between reads: every read borrows one from the 
 
 import logging
 
-from asgiref.sync import sync_to_async
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from config.db import in_worker_thread
 from config.errors import first_error
 
 from . import selectors, services
@@ -58,23 +58,21 @@ def _validated_message(body: dict) -> dict:
 def _start_sync(principal, thread_id, message: dict):
     from assistants.models import Assistant
 
-    if thread_id is None:
-        assistant = None
-        if message.get("assistant_id"):
-            assistant = Assistant.objects.readable_by(principal).filter(pk=message["assistant_id"]).first()
-            if assistant is None:
-                raise HttpError(404, "assistant not found")
-        thread = services.create_thread(principal, assistant=assistant)
-    else:
+    thread = assistant = None
+    if thread_id is not None:
         thread = selectors.get_thread(principal, thread_id)
+    elif message.get("assistant_id"):
+        assistant = Assistant.objects.readable_by(principal).filter(pk=message["assistant_id"]).first()
+        if assistant is None:
+            raise HttpError(404, "assistant not found")
     try:
-        run = services.do_start_run(thread, message["message"])
+        thread, run = services.do_ask(principal, thread, message["message"], assistant=assistant)
     except services.Conflict as exc:
         raise HttpError(409, str(exc)) from None
     return thread.id, run.id, thread.last_seq
 
 
-start_run = sync_to_async(_start_sync, thread_sensitive=False)
+start_run = in_worker_thread(_start_sync)
 
 
 async def promptql_post(request, principal, body: dict, thread_id=None):
@@ -90,7 +88,8 @@ async def promptql_post(request, principal, body: dict, thread_id=None):
     return await _sse(new_thread_id, before, run_id, include)
 
 
-def _thread_sync(principal, thread_id):
+@in_worker_thread
+def _visible_thread_id(principal, thread_id):
     return selectors.get_thread(principal, thread_id).id
 
 
@@ -99,7 +98,7 @@ async def thread_events(request, thread_id):
     try:
         principal = await authenticate(request)
         try:
-            await sync_to_async(_thread_sync, thread_sensitive=False)(principal, thread_id)
+            await _visible_thread_id(principal, thread_id)
         except Http404:
             raise HttpError(404, "thread not found") from None
         after = last_event_id(request)

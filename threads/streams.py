@@ -57,53 +57,173 @@ fetch_events = sync_to_async(_fetch_sync, thread_sensitive=False)
 run_state = sync_to_async(_run_state_sync, thread_sensitive=False)
 
 
-class _Wakeups:
-    """Group membership on the channel layer, tolerant of the layer failing at any point."""
+# How long one read of a thread's log may be reused by other followers in the process when no
+# wake-up arrived since. Short: it only has to cover a burst of followers reading together.
+SHARED_READ_TTL = 0.2
 
-    def __init__(self, thread_id):
-        self.group = thread_group(thread_id)
-        self.layer = get_channel_layer()
+
+class _Tail:
+    """The last read of one thread's log, shared by this process's followers of that thread."""
+
+    def __init__(self):
+        self.lock = asyncio.Lock()
+        self.generation = 0  # bumped by every wake-up for the thread
+        self.read_generation = -1
+        self.read_after = 0
+        self.read_at = 0.0
+        self.events: list[dict] = []
+
+    async def read(self, thread_id, after: int) -> list[dict]:
+        async with self.lock:
+            fresh = self.read_generation == self.generation and time.monotonic() - self.read_at < SHARED_READ_TTL
+            if fresh and self.read_after <= after:
+                return [event for event in self.events if event["seq"] > after]
+            generation, started = self.generation, time.monotonic()
+            events = await fetch_events(thread_id, after)
+            if len(events) < BATCH:  # a partial batch is not "everything after", so it is not shared
+                self.read_generation, self.read_after, self.read_at, self.events = generation, after, started, events
+            return events
+
+
+class _Hub:
+    """One channel-layer channel per process and event loop, shared by every follower in it.
+
+    Followers of a thread share one group membership (reference-counted) and are woken by a single
+    receive loop, so 200 open streams cost one Redis receive and one membership per thread, not 200.
+    If the layer fails, every follower is woken (it re-reads the log) and the hub rejoins later.
+    Followers woken together share one read of the log (_Tail), so a wake-up costs one query per
+    thread, not one per follower.
+    """
+
+    def __init__(self, layer):
+        self.layer = layer
         self.channel = None
+        self.waiters: dict[str, set[asyncio.Event]] = {}
+        self.tails: dict[str, _Tail] = {}
+        self.lock = asyncio.Lock()
+        self.receiver = None
 
-    async def __aenter__(self):
-        if self.layer is not None:
-            try:
-                self.channel = await self.layer.new_channel()
-                await self.layer.group_add(self.group, self.channel)
-            except Exception as exc:  # noqa: BLE001
-                log.warning("channel layer unavailable, polling instead: %s", type(exc).__name__)
-                self.channel = None
-        return self
+    async def join(self, thread_id: str) -> asyncio.Event | None:
+        event = asyncio.Event()
+        try:
+            async with self.lock:
+                await self._ensure_channel()
+                if not self.waiters.get(thread_id):
+                    await self.layer.group_add(thread_group(thread_id), self.channel)
+                self.waiters.setdefault(thread_id, set()).add(event)
+                self.tails.setdefault(thread_id, _Tail())
+        except Exception as exc:  # noqa: BLE001 - the follower polls instead
+            log.warning("channel layer unavailable, polling instead: %s", type(exc).__name__)
+            return None
+        return event
 
-    async def __aexit__(self, *exc):
-        if self.channel is not None:
+    async def leave(self, thread_id: str, event: asyncio.Event) -> None:
+        waiters = self.waiters.get(thread_id)
+        if not waiters:
+            return
+        waiters.discard(event)
+        if not waiters:
+            del self.waiters[thread_id]
+            self.tails.pop(thread_id, None)
             try:
-                await self.layer.group_discard(self.group, self.channel)
+                async with self.lock:
+                    if self.channel is not None and thread_id not in self.waiters:
+                        await self.layer.group_discard(thread_group(thread_id), self.channel)
             except Exception:  # noqa: BLE001 - membership expires by itself
                 pass
 
-    async def wait(self, timeout: float) -> None:
+    async def _ensure_channel(self) -> None:
         if self.channel is None:
-            await asyncio.sleep(min(timeout, settings.EVENT_POLL_INTERVAL))
-            await self._rejoin()
+            self.channel = await self.layer.new_channel()
+            for thread_id in self.waiters:
+                await self.layer.group_add(thread_group(thread_id), self.channel)
+        if self.receiver is None or self.receiver.done():
+            self.receiver = asyncio.get_running_loop().create_task(self._receive_loop())
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis went away
+                log.warning("channel layer receive failed, followers poll until it is back: %s", type(exc).__name__)
+                self.channel = None
+                for tail in self.tails.values():
+                    tail.generation += 1
+                for waiters in self.waiters.values():
+                    for event in waiters:
+                        event.set()
+                await asyncio.sleep(1.0)
+                try:
+                    async with self.lock:
+                        await self._rejoin()
+                except Exception:  # noqa: BLE001 - try again on the next turn
+                    continue
+                continue
+            thread_id = message.get("thread_id")
+            if thread_id in self.tails:
+                self.tails[thread_id].generation += 1
+            for event in self.waiters.get(thread_id, ()):
+                event.set()
+
+    async def _rejoin(self) -> None:
+        self.channel = await self.layer.new_channel()
+        for thread_id in self.waiters:
+            await self.layer.group_add(thread_group(thread_id), self.channel)
+
+
+_hubs: dict[int, _Hub] = {}
+
+
+def _hub() -> _Hub | None:
+    layer = get_channel_layer()
+    if layer is None:
+        return None
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(id(loop))
+    if hub is None or hub.layer is not layer:
+        hub = _hubs[id(loop)] = _Hub(layer)
+    return hub
+
+
+class _Wakeups:
+    """A follower's wake-up signal for one thread: the process hub's event, or plain polling."""
+
+    def __init__(self, thread_id):
+        self.thread_id = str(thread_id)
+        self.hub = None
+        self.event = None
+
+    async def __aenter__(self):
+        self.hub = _hub()
+        if self.hub is not None:
+            self.event = await self.hub.join(self.thread_id)
+        return self
+
+    async def __aexit__(self, *exc):
+        if self.hub is not None and self.event is not None:
+            await self.hub.leave(self.thread_id, self.event)
+
+    async def read(self, after: int) -> list[dict]:
+        """The log after `after`, shared with this process's other followers of the thread."""
+        tail = self.hub.tails.get(self.thread_id) if self.event is not None else None
+        if tail is None:
+            return await fetch_events(self.thread_id, after)
+        return await tail.read(self.thread_id, after)
+
+    async def wait(self, timeout: float) -> None:
+        timeout = min(timeout, settings.EVENT_POLL_INTERVAL)
+        if self.event is None:
+            await asyncio.sleep(timeout)
+            if self.hub is not None:
+                self.event = await self.hub.join(self.thread_id)
             return
         try:
-            await asyncio.wait_for(self.layer.receive(self.channel), timeout=min(timeout, settings.EVENT_POLL_INTERVAL))
+            await asyncio.wait_for(self.event.wait(), timeout=timeout)
         except asyncio.TimeoutError:
             pass
-        except Exception as exc:  # noqa: BLE001 - Redis went away: poll, and try to rejoin later
-            log.warning("channel layer receive failed, polling: %s", type(exc).__name__)
-            self.channel = None
-            await asyncio.sleep(min(timeout, 0.2))
-
-    async def _rejoin(self):
-        if self.layer is None:
-            return
-        try:
-            self.channel = await self.layer.new_channel()
-            await self.layer.group_add(self.group, self.channel)
-        except Exception:  # noqa: BLE001
-            self.channel = None
+        self.event.clear()  # cleared before the caller re-reads the log, so no wake-up is lost
 
 
 async def follow(thread_id, after: int, *, until_run=None, live: bool = False, keepalive: float | None = None):
@@ -117,7 +237,7 @@ async def follow(thread_id, after: int, *, until_run=None, live: bool = False, k
     last_stale_check = 0.0
     async with _Wakeups(thread_id) as wakeups:
         while True:
-            events = await fetch_events(thread_id, after)
+            events = await wakeups.read(after)
             for event in events:
                 after = event["seq"]
                 yield event

@@ -51,4 +51,6 @@ def _on_worker_ready(**kwargs) -> None:
 
 @worker_shutting_down.connect
 def _on_worker_shutting_down(**kwargs) -> None:
+    # Warm shutdown: Celery waits for running tasks; runs blocked on an approval hand over instead.
+    engine.draining.set()
     _reaper_stop.set()

@@ -1,7 +1,8 @@
 """Entry points shared by dialects: `/threads` and `/threads/{id}` route by method and body."""
 
-from asgiref.sync import sync_to_async
 from django.views.decorators.csrf import csrf_exempt
+
+from config.db import in_worker_thread
 
 from . import apis
 from .http import HttpError, authenticate, json_body
@@ -14,8 +15,7 @@ _opengpts_create = opengpts_apis.ThreadCreateApi.as_view()
 _opengpts_write = opengpts_apis.ThreadWriteApi.as_view()
 
 
-def _sync(view):
-    return sync_to_async(view, thread_sensitive=False)
+_sync = in_worker_thread
 
 
 def _method_not_allowed(request, allowed):

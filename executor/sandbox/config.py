@@ -25,6 +25,7 @@ class SandboxConfig:
     file_mb: int = 16
     max_processes: int = 32  # processes and threads of one snippet (RLIMIT_NPROC of its own uid)
     max_open_files: int = 64
+    stack_mb: int = 8  # fixed, so deep C recursion crashes the same way whatever `ulimit -s` the worker got
     first_uid: int = 60500  # each slot claims a free uid (= gid) from here up, machine-wide
     max_code_chars: int = 1_000_000
     start_timeout: float = 60.0
@@ -48,6 +49,7 @@ class SandboxConfig:
             "file_bytes": self.file_mb * MB,
             "open_files": self.max_open_files,
             "processes": self.max_processes,
+            "stack_bytes": self.stack_mb * MB,
         }
 
     @property

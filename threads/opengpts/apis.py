@@ -4,6 +4,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import errors
+
 from .. import selectors
 from ..models import Message, Run, Thread
 from ..serializers import run_dict, thread_summary
@@ -48,11 +50,11 @@ class ThreadWriteApi(APIView):
 
 
 class ThreadStateApi(APIView):
-    @extend_schema(summary="The thread's messages as OpenGPTs state", responses={200: dict})
+    @extend_schema(summary="The thread's messages as OpenGPTs state", responses={200: dict, **errors(401, 404)})
     def get(self, request, thread_id):
         return Response(state_of(selectors.get_thread(request.user, thread_id)))
 
-    @extend_schema(summary="Add messages to the thread", request=StateInSerializer, responses={200: dict})
+    @extend_schema(summary="Add messages to the thread", request=StateInSerializer, responses={200: dict, **errors(400, 401, 404)})
     def post(self, request, thread_id):
         thread = selectors.get_thread(request.user, thread_id)
         serializer = StateInSerializer(data=request.data)
@@ -62,7 +64,7 @@ class ThreadStateApi(APIView):
 
 
 class ThreadHistoryApi(APIView):
-    @extend_schema(summary="Past states of the thread, newest first", responses={200: dict})
+    @extend_schema(summary="Past states of the thread, newest first", responses={200: list[dict], **errors(401, 404)})
     def get(self, request, thread_id):
         thread = selectors.get_thread(request.user, thread_id)
         checkpoints = [run.finished_at for run in Run.objects.filter(thread=thread, finished_at__isnull=False).order_by("-finished_at")]
@@ -71,7 +73,7 @@ class ThreadHistoryApi(APIView):
 
 
 class RunCreateApi(APIView):
-    @extend_schema(summary="Start a run on a thread; returns at once", request=RunInSerializer, responses={200: dict})
+    @extend_schema(summary="Start a run on a thread; returns at once", request=RunInSerializer, responses={200: dict, **errors(400, 401, 404)})
     def post(self, request):
         serializer = RunInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -80,7 +82,7 @@ class RunCreateApi(APIView):
 
 
 class RunDetailApi(APIView):
-    @extend_schema(summary="A run's status, usage and timings", responses={200: dict})
+    @extend_schema(summary="A run's status, usage and timings", responses={200: dict, **errors(401, 404)})
     def get(self, request, run_id):
         run = Run.objects.filter(pk=run_id, thread__in=selectors.threads_for(request.user)).first()
         if run is None:
@@ -110,6 +112,6 @@ CONFIG_SCHEMA = {
 
 
 class ConfigSchemaApi(APIView):
-    @extend_schema(summary="JSON schema of an assistant's config", responses={200: dict})
+    @extend_schema(summary="JSON schema of an assistant's config", responses={200: dict, **errors(401)})
     def get(self, request):
         return Response(CONFIG_SCHEMA)

@@ -5,11 +5,11 @@ OpenGPTs frames with CRLF line ends; so does this view.
 
 import json
 
-from asgiref.sync import sync_to_async
 from django.http import Http404, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import ValidationError
 
+from config.db import in_worker_thread
 from config.errors import first_error
 from ..http import SSE_HEADERS, HttpError, authenticate, json_body, sse_frame
 from ..models import Message
@@ -35,6 +35,9 @@ def _start_sync(principal, body: dict):
     except ValidationError as exc:
         raise HttpError(400, first_error(exc.detail), errors=exc.detail) from None
     return run.id, run.thread_id, before
+
+
+start_run = in_worker_thread(_start_sync)
 
 
 class MessageBuilder:
@@ -71,7 +74,7 @@ async def runs_stream(request):
     try:
         principal = await authenticate(request)
         body = json_body(request)
-        run_id, thread_id, before = await sync_to_async(_start_sync, thread_sensitive=False)(principal, body)
+        run_id, thread_id, before = await start_run(principal, body)
     except HttpError as exc:
         return exc.response()
 

@@ -81,6 +81,7 @@ def _set_limits(limits: dict) -> None:
         resource.RLIMIT_FSIZE: (limits["file_bytes"],) * 2,
         resource.RLIMIT_NOFILE: (limits["open_files"],) * 2,
         resource.RLIMIT_NPROC: (limits["processes"],) * 2,
+        resource.RLIMIT_STACK: (limits["stack_bytes"],) * 2,
         resource.RLIMIT_CORE: (0, 0),
         resource.RLIMIT_MSGQUEUE: (0, 0),
     }
