@@ -153,7 +153,9 @@ def probe_bwrap(plan: LaunchPlan) -> str | None:
 
 def _python_command(env_binary: str, interpreter: Interpreter) -> list[str]:
     # env -i: bwrap sets PWD even after --clearenv, and /proc/<pid>/environ keeps what exec received.
-    return [env_binary, "-i", interpreter.executable, "-I", "-S", "-B", "-c", BOOTSTRAP]
+    # -s -P instead of -I (= -E -s -P): the one variable set here must be read. PYTHONMALLOC=malloc
+    # puts objects in the C heap, which the zygote can move onto huge pages (zygote_main).
+    return [env_binary, "-i", "PYTHONMALLOC=malloc", interpreter.executable, "-s", "-P", "-S", "-B", "-c", BOOTSTRAP]
 
 
 def _library_dirs() -> list[str]:

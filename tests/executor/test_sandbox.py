@@ -284,6 +284,36 @@ def test_pandas_and_numpy_are_available(pool):
     assert result["modified_artifacts"][0]["data"] == [{"even": False, "n": 4}, {"even": True, "n": 2}]
 
 
+def _huge_pages_possible() -> bool:
+    import os
+    import re
+
+    try:
+        mode = open("/sys/kernel/mm/transparent_hugepage/enabled").read()
+    except OSError:
+        return False
+    version = tuple(int(part) for part in re.findall(r"\d+", os.uname().release)[:2])
+    return "[never]" not in mode and version >= (6, 1)  # MADV_COLLAPSE arrived in Linux 6.1
+
+
+def test_the_warm_heap_sits_on_huge_pages_and_snippets_see_the_c_allocator(pool):
+    # Fewer page-table entries to copy per fork and to free per exit: the main cost of a trivial snippet.
+    collapsed = [zygote.info["huge_pages_mb"] for zygote in pool._zygotes.values()]
+    if _huge_pages_possible():
+        assert all(mb >= 16 for mb in collapsed), collapsed
+    else:
+        assert collapsed == [0] * len(collapsed)
+    result = run(pool, """
+        try:
+            import _testcapi
+        except ImportError:  # not every Python ships its test modules
+            executor.print("malloc")
+        else:
+            executor.print(_testcapi.pymem_getallocatorsname())
+    """)
+    assert result["output"] == "malloc\n"  # one contiguous C heap, not 1 MB arenas too small for a huge page
+
+
 def test_database_values_reach_the_snippet_as_json(pool):
     import datetime
     import decimal

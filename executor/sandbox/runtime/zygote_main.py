@@ -24,6 +24,8 @@ import seccomp_filter
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 CLEANUP_SECONDS = 5.0
+SMALL_PAGE, HUGE_PAGE = 4096, 2 * 1024 * 1024
+MADV_HUGEPAGE, MADV_COLLAPSE = 14, 25
 TMP_CHECK_SECONDS = 0.05
 
 # Imported before forking so snippets get them for free, and so a fallback sandbox whose uid
@@ -53,8 +55,9 @@ def main(ctl: socket.socket, config: dict) -> None:
     seccomp, problem = _build_seccomp()
     gc.collect()
     gc.freeze()  # keeps the children's copy-on-write pages shared
+    huge_pages = _heap_into_huge_pages(libc)
     _send(ctl, {"event": "ready", "pid": os.getpid(), "uid": os.getuid(), "seccomp": seccomp is not None,
-                "seccomp_problem": problem})
+                "seccomp_problem": problem, "huge_pages_mb": huge_pages})
     Zygote(ctl, config, seccomp).serve()
 
 
@@ -71,6 +74,45 @@ def _preload() -> None:
     numpy.arange(10).reshape(2, 5).sum(axis=0)
     child.run_snippet("pass", None)
     os.environ.clear()  # snippets start with an empty environment
+
+
+def _heap_into_huge_pages(libc) -> int:
+    """Move the warm heap onto 2 MB pages; returns how many MB moved.
+
+    Every fork copies one page-table entry per 4 KB page of private memory and every child's exit
+    frees them again: on a 50 MB heap that is most of a trivial snippet's cost (on virtual machines
+    especially). A 2 MB page is one entry. A child's first write to one splits only its own mapping,
+    and the handful the zygote itself keeps writing to are split and stay split. Only mostly-resident
+    ranges are collapsed, so untouched reservations (BLAS buffers) do not become resident memory.
+    The launcher sets PYTHONMALLOC=malloc so that objects live in one contiguous heap instead of
+    1 MB arenas, which are too small to hold a 2 MB page. Best effort: kernels before 6.1 or with
+    transparent huge pages disabled refuse, and everything works as before.
+    """
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    resident = ctypes.create_string_buffer(HUGE_PAGE // SMALL_PAGE)
+    collapsed = 0
+    try:
+        with open("/proc/self/maps") as maps:
+            regions = maps.read().splitlines()
+    except OSError:
+        return 0
+    for line in regions:
+        fields = line.split()
+        if fields[1][:2] != "rw" or fields[1][3] != "p" or (len(fields) > 5 and fields[5] != "[heap]"):
+            continue  # private, writable, anonymous memory only
+        start, end = (int(value, 16) for value in fields[0].split("-"))
+        first, last = -(-start // HUGE_PAGE) * HUGE_PAGE, end // HUGE_PAGE * HUGE_PAGE
+        for address in range(first, last, HUGE_PAGE):
+            if libc.mincore(address, HUGE_PAGE, resident) != 0:
+                continue
+            if sum(byte & 1 for byte in resident.raw) < len(resident.raw) // 2:
+                continue
+            # MADV_HUGEPAGE too, so the kernel's background collapsing may repair split pages later.
+            libc.madvise(address, HUGE_PAGE, MADV_HUGEPAGE)
+            if libc.madvise(address, HUGE_PAGE, MADV_COLLAPSE) == 0:
+                collapsed += 1
+    return collapsed * HUGE_PAGE // (1024 * 1024)
 
 
 def _build_seccomp():
