@@ -139,6 +139,10 @@ def _split_and_classify(sql: str, dialect: str, actions: frozenset[str]) -> list
     statements = []
     for group, begin, end in groups:
         verb = group[0].text.upper()
+        called = _call_by_name(group, actions)
+        if called:  # a write whatever the parser makes of the rest
+            statements.append(Statement(sql[begin:end].strip(), WRITE, called, False))
+            continue
         try:
             trees = [tree for tree in dialect_obj.parser().parse(group, sql) if tree is not None]
         except Exception as exc:  # one unparseable statement makes only itself unknown
@@ -185,8 +189,30 @@ def _classify_tree(tree: exp.Expr, dialect: str, actions: frozenset[str], depth:
     return UNKNOWN, f"unrecognised statement ({type(tree).__name__})"
 
 
+_NOT_NAMES = frozenset({TokenType.STRING, TokenType.NUMBER, TokenType.NATIONAL_STRING, TokenType.BIT_STRING,
+                        TokenType.HEX_STRING, TokenType.BYTE_STRING, TokenType.RAW_STRING, TokenType.HEREDOC_STRING})
+
+
+def _call_by_name(tokens: list, actions: frozenset[str]) -> str | None:
+    """A declared or blocked function called in these tokens, found by the name as written.
+
+    The parse tree is not enough on its own: sqlglot turns built-in names into its own functions
+    (`substr(` becomes SUBSTRING), so an action that shadows a built-in would pass as a read.
+    """
+    for token, following in zip(tokens, tokens[1:]):
+        if following.token_type != TokenType.L_PAREN or token.token_type in _NOT_NAMES:
+            continue
+        verdict = _function_verdict(token.text.lower(), actions)
+        if verdict:
+            return verdict
+    return None
+
+
 def _classify_function(node: exp.Func, actions: frozenset[str]) -> str | None:
-    name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+    return _function_verdict((node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower(), actions)
+
+
+def _function_verdict(name: str, actions: frozenset[str]) -> str | None:
     if name in actions:
         return f"calls {name}, a declared action that changes data"
     if name in BLOCKED_FUNCTIONS or name.startswith(BLOCKED_PREFIXES):

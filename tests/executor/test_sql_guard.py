@@ -67,6 +67,23 @@ def test_declared_actions_are_matched_case_and_schema_insensitively():
         assert "issue_credit" in result.reason
 
 
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+@pytest.mark.parametrize("action, arguments", [
+    ("substr", "'abc', 1"), ("replace", "'abc', 'a', 'b'"), ("left", "'abc', 1"), ("lower", "'abc'"),
+    ("coalesce", "y, 0"), ("count", "*"), ("date", "'2024-01-01'"),
+])
+def test_declared_actions_that_shadow_built_in_functions_are_still_writes(dialect, action, arguments):
+    # sqlglot parses these as its own functions (substr -> SUBSTRING), so the name is checked as written too.
+    sql = f"SELECT {action.upper()}({arguments}) AS x FROM t WHERE y > 0"
+    result = classify(sql, dialect=dialect, actions=[action])
+    assert result.kind == WRITE and f"calls {action}" in result.reason, result.reason
+    assert classify(sql, dialect=dialect, actions=[]).kind == READ
+    quoted = classify(f'SELECT "{action}"(1); SELECT 2', dialect=dialect, actions=[action])
+    assert quoted.kind == WRITE and quoted.reason.startswith("statement 1 of 2"), quoted.reason
+    # Text and column names that only look like the action are not calls.
+    assert classify(f"SELECT '{action}(1)' AS {action}_note, {action}_total FROM t", dialect=dialect, actions=[action]).kind == READ
+
+
 def test_undeclared_function_is_a_read_for_the_guard():
     # The read-only transaction is the second lock for functions nobody declared (tested on Postgres).
     assert classify("SELECT issue_credit(1, 2)", dialect="postgresql", actions=[]).kind == READ
