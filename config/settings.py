@@ -269,6 +269,9 @@ RESPONSES_TIMEOUT = env_float("QUERENT_RESPONSES_TIMEOUT", 300.0)
 # Corrections asked of the model after a generated query fails in the database.
 RESPONSES_SQL_RETRIES = env_int("QUERENT_RESPONSES_SQL_RETRIES", 2)
 # CSV exports go to VAR_DIR/exports unless a bucket is set (any S3-compatible endpoint).
+# Local exports older than this many days are deleted by the workers (hourly) and by
+# `manage.py prune_exports`; 0 keeps them forever. Buckets use their own lifecycle rules.
+CSV_RETENTION_DAYS = env_float("QUERENT_CSV_RETENTION_DAYS", 30.0)
 CSV_S3_BUCKET = env_str("QUERENT_CSV_S3_BUCKET")
 CSV_S3_ENDPOINT_URL = env_str("QUERENT_CSV_S3_ENDPOINT_URL")
 CSV_S3_REGION = env_str("QUERENT_CSV_S3_REGION", "us-east-1")

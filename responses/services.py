@@ -156,3 +156,20 @@ def build_response(
     with transaction.atomic():
         response, _ = Response.objects.get_or_create(pk=response_id, defaults={"question": question, **draft.fields()})
     return response
+
+
+def prune_exports(days: float | None = None) -> tuple[int, int]:
+    """Delete local CSV exports older than `days` (default: QUERENT_CSV_RETENTION_DAYS; 0 keeps all).
+
+    Returns (files, bytes) removed. Responses keep their csv_file_path: the file endpoint then
+    answers 404 "no longer exists", which tells a client more than a silently emptied field.
+    """
+    from .storage import prune_local_exports
+
+    days = settings.CSV_RETENTION_DAYS if days is None else days
+    if days <= 0:
+        return 0, 0
+    files, size = prune_local_exports(days * 86400)
+    if files:
+        log.info("pruned %d CSV exports (%d bytes) older than %g days", files, size, days)
+    return files, size

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -159,3 +160,27 @@ async def aiter_export(location: str):
 
 def _read_chunk(handle) -> bytes:
     return handle.read(CHUNK)
+
+
+def prune_local_exports(older_than_seconds: float, now: float | None = None) -> tuple[int, int]:
+    """Delete local exports (and partial files a crash left) last written before the cutoff.
+
+    Returns (files, bytes) removed. A download already streaming keeps its open file; the next
+    request for it gets "no longer exists". Only this store's own names in its own folder are touched.
+    """
+    cutoff = (time.time() if now is None else now) - older_than_seconds
+    files = size = 0
+    for entry in os.scandir(_export_root()):
+        is_ours = entry.name.endswith(".csv") or (entry.name.startswith(".") and entry.name.endswith(".part"))
+        try:
+            if not is_ours or not entry.is_file(follow_symlinks=False):
+                continue
+            info = entry.stat(follow_symlinks=False)
+            if info.st_mtime >= cutoff:
+                continue
+            os.unlink(entry.path)
+        except FileNotFoundError:  # another worker pruned it first
+            continue
+        files += 1
+        size += info.st_size
+    return files, size

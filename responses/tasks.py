@@ -1,8 +1,16 @@
 """Celery entry points (queue `agent`, by the `responses.tasks.*` route): they call services only."""
 
+import logging
+import threading
+
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutting_down
 
 from . import services
+
+log = logging.getLogger(__name__)
+PRUNE_INTERVAL = 3600.0
+_prune_stop = threading.Event()
 
 
 @shared_task(name="responses.tasks.generate_response", acks_late=True)
@@ -24,3 +32,25 @@ def generate_response(
         generate_csv=generate_csv,
     )
     return str(response.id)
+
+
+def _prune_loop() -> None:
+    # Every worker prunes (at start, then hourly): deleting a file twice is harmless, and a lone
+    # scheduler would be one more thing to lose.
+    while True:
+        try:
+            services.prune_exports()
+        except Exception:  # noqa: BLE001 - the next hour tries again
+            log.exception("pruning CSV exports failed")
+        if _prune_stop.wait(PRUNE_INTERVAL):
+            return
+
+
+@worker_ready.connect
+def _on_worker_ready(**kwargs) -> None:
+    threading.Thread(target=_prune_loop, name="querent-export-pruner", daemon=True).start()
+
+
+@worker_shutting_down.connect
+def _on_worker_shutting_down(**kwargs) -> None:
+    _prune_stop.set()

@@ -3,12 +3,18 @@
 import asyncio
 import datetime as dt
 import hashlib
+import io
+import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
 
-from responses import s3
+from responses import s3, services
 from responses.storage import ExportMissing, StorageError, aiter_export, csv_writer, export_size
 
 AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
@@ -81,6 +87,49 @@ def test_failed_export_leaves_nothing(exports_dir):
 def test_unknown_or_outside_locations_are_missing(exports_dir, location):
     with pytest.raises(ExportMissing):
         export_size(location)
+
+
+def _export_aged(name: str, days: float) -> None:
+    with csv_writer(name) as sink:
+        sink.write(b"n\n1\n")
+    path = Path(settings.VAR_DIR) / "exports" / f"{name}.csv"
+    stamp = time.time() - days * 86400
+    os.utime(path, (stamp, stamp))
+
+
+def test_exports_past_the_retention_are_pruned_and_nothing_else(exports_dir):
+    _export_aged("old", 31)
+    _export_aged("fresh", 1)
+    partial = exports_dir / ".crashed.1234abcd.part"  # a worker died mid-export long ago
+    partial.write_bytes(b"n\n")
+    stamp = time.time() - 40 * 86400
+    os.utime(partial, (stamp, stamp))
+    for stranger in ("notes.txt", "old.csv.bak"):
+        (exports_dir / stranger).write_text("not an export")
+        os.utime(exports_dir / stranger, (stamp, stamp))
+    (exports_dir / "folder.csv").mkdir()
+    os.utime(exports_dir / "folder.csv", (stamp, stamp))
+
+    assert services.prune_exports(0) == (0, 0)  # 0 keeps everything
+    assert services.prune_exports(30) == (2, len(b"n\n1\n") + len(b"n\n"))
+    assert sorted(p.name for p in exports_dir.iterdir()) == ["folder.csv", "fresh.csv", "notes.txt", "old.csv.bak"]
+    with pytest.raises(ExportMissing):
+        export_size("exports/old.csv")
+    assert collect("exports/fresh.csv") == b"n\n1\n"
+    assert services.prune_exports(30) == (0, 0)
+
+
+def test_prune_command_reports_and_uses_the_setting(exports_dir, settings):
+    _export_aged("a", 10)
+    _export_aged("b", 3)
+    settings.CSV_RETENTION_DAYS = 5
+    out = io.StringIO()
+    call_command("prune_exports", stdout=out)
+    assert out.getvalue().strip() == "removed 1 export(s), 4 bytes"
+    call_command("prune_exports", "--days", "1", stdout=out)
+    assert not any(exports_dir.glob("*.csv"))
+    with pytest.raises(CommandError):
+        call_command("prune_exports", "--days", "-1")
 
 
 def test_bad_export_names_are_refused(exports_dir):
@@ -196,3 +245,16 @@ def test_s3_rejected_upload_is_a_storage_error(fake_s3, settings, tmp_path):
         with csv_writer("resp-2") as sink:
             sink.write(b"a\n")
     assert not list((tmp_path / "exports").iterdir())
+
+
+def test_the_workers_prune_loop_prunes_at_once_and_stops_when_asked(exports_dir, settings):
+    from responses import tasks
+
+    _export_aged("stale", 40)
+    settings.CSV_RETENTION_DAYS = 30
+    tasks._prune_stop.set()  # a worker shutting down: one pass, then the loop returns
+    try:
+        tasks._prune_loop()
+    finally:
+        tasks._prune_stop.clear()
+    assert not (exports_dir / "stale.csv").exists()
