@@ -113,7 +113,9 @@ def test_recursion_bomb(contained):
     shallow = run(contained, "def f(n):\n    return f(n + 1)\nf(0)")
     assert shallow["error"].endswith("RecursionError: maximum recursion depth exceeded\n")
     assert "Previous line repeated" in shallow["error"] and len(shallow["error"]) < 2000
-    nested = "import sys\nsys.setrecursionlimit(10**8)\nx = []\nfor _ in range(10**6):\n    x = [x]\nrepr(x)"
+    # json's C encoder recurses without Python frames; not repr(), whose cycle check scans every
+    # enclosing list, so it spends seconds of CPU before the stack runs out and races the CPU limit.
+    nested = "import json, sys\nsys.setrecursionlimit(10**8)\nx = []\nfor _ in range(10**6):\n    x = [x]\njson.dumps(x)"
     assert run(contained, nested)["error"] == STOPPED + "it crashed (SIGSEGV)"  # C stack overflow
 
 
