@@ -1,7 +1,8 @@
 """Wake-up signals between processes. The database holds the truth; these only cut latency.
 
 - Thread events: a message to the channels group `thread.<id>` after each committed event, so
-  streams re-read the log at once instead of at their next poll.
+  streams re-read the log at once instead of at their next poll; a small event rides along, and
+  a stream that has every event up to it takes it from the message instead of the log.
 - Confirmation decisions: a Redis list the waiting worker blocks on.
 
 Without Redis (embedded mode) both degrade to polling, which is correct, only slower.
@@ -37,11 +38,18 @@ def _publisher_loop() -> asyncio.AbstractEventLoop:
     return _loop
 
 
-def publish_thread_event(thread_id, seq: int) -> None:
+# Events up to this size travel inside the wake-up, so followers need not read the log for them
+# (threads/streams.py); bigger ones (tool outputs with many rows) are only announced.
+PUSHED_PAYLOAD_MAX = 32 * 1024
+
+
+def publish_thread_event(thread_id, seq: int, event=None) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     message = {"type": "thread.event", "thread_id": str(thread_id), "seq": seq}
+    if event is not None and len(event.payload) <= PUSHED_PAYLOAD_MAX:
+        message["event"] = event.wire()
     future = asyncio.run_coroutine_threadsafe(layer.group_send(thread_group(thread_id), message), _publisher_loop())
     future.add_done_callback(_log_failure)
 

@@ -2,7 +2,8 @@
 
 Each event gets the thread's next seq under a row lock, in the caller's transaction, so the event
 commits together with the state it describes (a Message, a Run status, a Confirmation). After the
-commit the event is published as a wake-up; a lost publish only delays delivery to the next poll.
+commit the event is published as a wake-up, carrying the event itself when it is small; a lost
+publish only delays delivery to the next poll.
 """
 
 from django.db import transaction
@@ -21,7 +22,7 @@ def append_event(thread_id, run_id, type_: str, data: dict, *, message_id=None) 
         raise RuntimeError("append_event must run inside the transaction that changes the state it describes")
     seq = _next_seq(thread_id)
     event = RunEvent.objects.create(thread_id=thread_id, run_id=run_id, seq=seq, type=type_, data=data, message_id=message_id)
-    transaction.on_commit(lambda: bus.publish_thread_event(thread_id, seq))
+    transaction.on_commit(lambda: bus.publish_thread_event(thread_id, seq, event))
     return event
 
 

@@ -128,6 +128,19 @@ class RunEvent(models.Model):
             "message_id": str(self.message_id) if self.message_id else None,
         }
 
+    def wire(self) -> dict:
+        """The event as a wake-up message carries it: the stored payload text, not the live dict,
+        so a follower builds exactly what a read of the row would give (see from_wire)."""
+        return {"seq": self.seq, "type": self.type, "payload": self.payload,
+                "run_id": str(self.run_id) if self.run_id else None,
+                "message_id": str(self.message_id) if self.message_id else None}
+
+    @staticmethod
+    def from_wire(wire: dict) -> dict:
+        """as_dict() of the row that `wire` was made from."""
+        return {"seq": wire["seq"], "type": wire["type"], "data": json.loads(wire["payload"]),
+                "run_id": wire["run_id"], "message_id": wire["message_id"]}
+
 
 class Confirmation(models.Model):
     class Status(models.TextChoices):

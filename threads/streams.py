@@ -1,7 +1,9 @@
 """Following a thread's event log: replay after a seq, then live, with no gap and no duplicate.
 
-The log in the database is the truth; a channels-layer message only says "look again now". If the
-layer is missing (embedded mode) or down (Redis restarting), the follower polls instead.
+The log in the database is the truth; a channels-layer message says "look again now", and carries
+the event itself when it is small: a follower that has every event up to the announced one takes
+them from the messages and skips the read. If the layer is missing (embedded mode) or down (Redis
+restarting), the follower polls the log instead.
 """
 
 import asyncio
@@ -62,19 +64,61 @@ run_state = sync_to_async(_run_state_sync, thread_sensitive=False)
 SHARED_READ_TTL = 0.2
 
 
+# Events that arrived inside wake-ups, kept per thread for followers that are a little behind.
+PUSHED_KEEP = 256
+
+
 class _Tail:
-    """The last read of one thread's log, shared by this process's followers of that thread."""
+    """What this process knows of one thread's log, shared by its followers of that thread: the
+    events that came inside wake-ups, and the last read of the log."""
 
     def __init__(self):
         self.lock = asyncio.Lock()
         self.generation = 0  # bumped by every wake-up for the thread
+        self.announced = 0  # the highest seq any wake-up announced
+        self.pushed: dict[int, dict] = {}
         self.read_generation = -1
         self.read_after = 0
         self.read_at = 0.0
         self.events: list[dict] = []
 
+    def note(self, message: dict) -> None:
+        """A wake-up arrived: remember its seq and, when it carries one, the event."""
+        self.generation += 1
+        seq = message.get("seq")
+        if isinstance(seq, int):
+            self.announced = max(self.announced, seq)
+        wire = message.get("event")
+        if wire:
+            try:
+                self.pushed[wire["seq"]] = RunEvent.from_wire(wire)
+            except (KeyError, TypeError, ValueError):
+                return  # not ours to understand: the log has it
+            while len(self.pushed) > PUSHED_KEEP:
+                del self.pushed[next(iter(self.pushed))]
+
+    def _from_pushed(self, after: int) -> list[dict] | None:
+        """Every event after `after` up to the last announced one, if all came inside wake-ups.
+
+        None sends the follower to the log: nothing new was announced (a poll, or a lost publish,
+        which only the log can reveal), or one announced event did not come along (too big, or
+        published while this process was not listening).
+        """
+        if self.announced <= after:
+            return None
+        events = []
+        for seq in range(after + 1, self.announced + 1):
+            event = self.pushed.get(seq)
+            if event is None:
+                return None
+            events.append(event)
+        return events
+
     async def read(self, thread_id, after: int) -> list[dict]:
         async with self.lock:
+            pushed = self._from_pushed(after)
+            if pushed is not None:
+                return pushed
             fresh = self.read_generation == self.generation and time.monotonic() - self.read_at < SHARED_READ_TTL
             if fresh and self.read_after <= after:
                 return [event for event in self.events if event["seq"] > after]
@@ -163,7 +207,7 @@ class _Hub:
                 continue
             thread_id = message.get("thread_id")
             if thread_id in self.tails:
-                self.tails[thread_id].generation += 1
+                self.tails[thread_id].note(message)
             for event in self.waiters.get(thread_id, ()):
                 event.set()
 
