@@ -145,7 +145,8 @@ def test_question_streams_then_shows_the_table_and_the_answer(stack, llm, shared
     # Phone-sized: nothing wider than the screen; the thread list slides in from the menu.
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    assert not page.locator("#sidebar").is_visible() or page.locator("#sidebar").bounding_box()["x"] < 0
+    # The list slides out with a 0.2 s transition: wait until it has left the screen entirely.
+    page.wait_for_function("document.querySelector('#sidebar').getBoundingClientRect().right <= 1", timeout=5000)
     screenshot(page, "04-phone-answer")
     page.click("#menu-toggle")
     page.wait_for_function("document.querySelector('#sidebar').getBoundingClientRect().x >= 0")
