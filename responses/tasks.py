@@ -1,14 +1,14 @@
 """Celery entry points (queue `agent`, by the `responses.tasks.*` route): they call services only."""
 
-import logging
 import threading
 
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutting_down
 
+from config.worker import run_periodically
+
 from . import services
 
-log = logging.getLogger(__name__)
 PRUNE_INTERVAL = 3600.0
 _prune_stop = threading.Event()
 
@@ -34,21 +34,11 @@ def generate_response(
     return str(response.id)
 
 
-def _prune_loop() -> None:
+@worker_ready.connect
+def _on_worker_ready(**kwargs) -> threading.Thread:
     # Every worker prunes (at start, then hourly): deleting a file twice is harmless, and a lone
     # scheduler would be one more thing to lose.
-    while True:
-        try:
-            services.prune_exports()
-        except Exception:  # noqa: BLE001 - the next hour tries again
-            log.exception("pruning CSV exports failed")
-        if _prune_stop.wait(PRUNE_INTERVAL):
-            return
-
-
-@worker_ready.connect
-def _on_worker_ready(**kwargs) -> None:
-    threading.Thread(target=_prune_loop, name="querent-export-pruner", daemon=True).start()
+    return run_periodically("querent-export-pruner", services.prune_exports, every=PRUNE_INTERVAL, stop=_prune_stop, at_once=True)
 
 
 @worker_shutting_down.connect

@@ -7,7 +7,8 @@ import threading
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
-from django.db import connection
+
+from config.worker import run_periodically
 
 from . import engine, services
 
@@ -26,21 +27,11 @@ def reap_stale_runs() -> int:
     return services.reap_stale_runs()
 
 
-def _reaper_loop() -> None:
-    interval = max(1.0, min(15.0, settings.RUN_STALE_AFTER / 4))
-    while not _reaper_stop.wait(interval):
-        try:
-            services.reap_stale_runs()
-        except Exception:  # noqa: BLE001 - the next tick tries again
-            log.exception("reaper tick failed")
-        finally:
-            connection.close()
-
-
 @worker_ready.connect
 def _on_worker_ready(**kwargs) -> None:
     # Every worker reaps: no single scheduler to lose, and the row locks (skip_locked) keep them apart.
-    threading.Thread(target=_reaper_loop, name="querent-reaper", daemon=True).start()
+    interval = max(1.0, min(15.0, settings.RUN_STALE_AFTER / 4))
+    run_periodically("querent-reaper", services.reap_stale_runs, every=interval, stop=_reaper_stop)
     try:
         from executor.sandbox import warm_up
 

@@ -254,7 +254,9 @@ def test_the_workers_prune_loop_prunes_at_once_and_stops_when_asked(exports_dir,
     settings.CSV_RETENTION_DAYS = 30
     tasks._prune_stop.set()  # a worker shutting down: one pass, then the loop returns
     try:
-        tasks._prune_loop()
+        pruner = tasks._on_worker_ready()
+        pruner.join(timeout=10)
+        assert not pruner.is_alive()
     finally:
         tasks._prune_stop.clear()
     assert not (exports_dir / "stale.csv").exists()
