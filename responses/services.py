@@ -19,6 +19,7 @@ from executor.services import SqlResult, data_source_create, data_source_update,
 
 from .generation import Flags, generate
 from .models import Question, Response
+from .storage import prune_local_exports
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +165,6 @@ def prune_exports(days: float | None = None) -> tuple[int, int]:
     Returns (files, bytes) removed. Responses keep their csv_file_path: the file endpoint then
     answers 404 "no longer exists", which tells a client more than a silently emptied field.
     """
-    from .storage import prune_local_exports
-
     days = settings.CSV_RETENTION_DAYS if days is None else days
     if days <= 0:
         return 0, 0

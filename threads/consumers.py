@@ -111,9 +111,8 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
     @in_worker_thread
     def _start(self, message: str):
         thread = None if self.thread_id is None else selectors.get_thread(self.principal, self.thread_id)
-        before = thread.last_seq if thread is not None else 0
         thread, _ = services.do_ask(self.principal, thread, message)
-        return thread.id, before
+        return thread.id, thread.last_seq  # as it was before the run (do_ask)
 
     async def _on_confirm(self, content):
         serializer = ConfirmationDecisionSerializer(data=content)
