@@ -101,6 +101,8 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite files, the embedded broker 
 
 # --- broker, channel layer -----------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+# Names every Redis key and pub/sub channel of this deployment, so several can share one Redis.
+CHANNEL_PREFIX = env_str("QUERENT_CHANNEL_PREFIX", "querent")
 if REDIS_URL:
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
     CHANNEL_LAYERS = {
@@ -110,7 +112,7 @@ if REDIS_URL:
                 # redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis'
                 # blocking pop: an idle receive would time out instead of returning empty.
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
-                "prefix": env_str("QUERENT_CHANNEL_PREFIX", "querent"),
+                "prefix": CHANNEL_PREFIX,
                 "capacity": 1000,
                 "expiry": 30,
             },

@@ -1,62 +1,68 @@
 """Wake-up signals between processes. The database holds the truth; these only cut latency.
 
-- Thread events: a message to the channels group `thread.<id>` after each committed event, so
-  streams re-read the log at once instead of at their next poll; a small event rides along, and
-  a stream that has every event up to it takes it from the message instead of the log.
+- Thread events: after each commit that wrote events, one Redis PUBLISH on the thread's channel
+  (`<prefix>:thread:<id>`) names the highest new seq and carries the events that are small, so
+  streams take them from the message instead of re-reading the log (threads/streams.py).
 - Confirmation decisions: a Redis list the waiting worker blocks on.
 
+Plain pub/sub instead of a channel layer's group_send: one round trip to publish, none to store,
+and a subscriber gets the message as soon as Redis has it (group_send took 4-6 ms per wake-up).
 Without Redis (embedded mode) both degrade to polling, which is correct, only slower.
 """
 
-import asyncio
+import json
 import logging
 import threading
+import time
 
-from asgiref.sync import async_to_sync  # noqa: F401 - re-exported for callers that publish from sync code
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-_loop = None
-_loop_lock = threading.Lock()
 _redis = None
-
-
-def thread_group(thread_id) -> str:
-    return f"thread.{thread_id}"
-
-
-def _publisher_loop() -> asyncio.AbstractEventLoop:
-    """One event loop per process, on a daemon thread, so sync code can publish without a new loop per call."""
-    global _loop
-    with _loop_lock:
-        if _loop is None or _loop.is_closed():
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="querent-publisher", daemon=True).start()
-            _loop = loop
-    return _loop
-
+_publisher = None
+_publisher_lock = threading.Lock()
+_publish_paused_until = 0.0
 
 # Events up to this size travel inside the wake-up, so followers need not read the log for them
 # (threads/streams.py); bigger ones (tool outputs with many rows) are only announced.
 PUSHED_PAYLOAD_MAX = 32 * 1024
+# After a failed publish, skip publishing this long: runs must not stall on a Redis that is down
+# (followers poll the log meanwhile).
+PUBLISH_PAUSE_AFTER_FAILURE = 1.0
 
 
-def publish_thread_event(thread_id, seq: int, event=None) -> None:
-    layer = get_channel_layer()
-    if layer is None:
+def thread_channel(thread_id) -> str:
+    return f"{settings.CHANNEL_PREFIX}:thread:{thread_id}"
+
+
+def wake_up_message(thread_id, events) -> str:
+    """The text published for `events` (RunEvent rows of one thread, in seq order)."""
+    carried = [event.wire() for event in events if len(event.payload) <= PUSHED_PAYLOAD_MAX]
+    return json.dumps({"thread_id": str(thread_id), "seq": max(event.seq for event in events), "events": carried})
+
+
+def _publisher_client():
+    global _publisher
+    with _publisher_lock:
+        if _publisher is None and settings.REDIS_URL:
+            import redis
+
+            # Short timeouts: a publish sits on the committing thread (a run, a request).
+            _publisher = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=0.5)
+    return _publisher
+
+
+def publish_thread_events(thread_id, events) -> None:
+    """Announce committed events to the thread's followers in every process (call after commit)."""
+    global _publish_paused_until
+    client = _publisher_client()
+    if client is None or not events or time.monotonic() < _publish_paused_until:
         return
-    message = {"type": "thread.event", "thread_id": str(thread_id), "seq": seq}
-    if event is not None and len(event.payload) <= PUSHED_PAYLOAD_MAX:
-        message["event"] = event.wire()
-    future = asyncio.run_coroutine_threadsafe(layer.group_send(thread_group(thread_id), message), _publisher_loop())
-    future.add_done_callback(_log_failure)
-
-
-def _log_failure(future) -> None:
-    exc = future.exception()
-    if exc is not None:
+    try:
+        client.publish(thread_channel(thread_id), wake_up_message(thread_id, events))
+    except Exception as exc:  # noqa: BLE001 - followers poll the log; the events are committed
+        _publish_paused_until = time.monotonic() + PUBLISH_PAUSE_AFTER_FAILURE
         log.warning("live event publish failed (streams fall back to polling): %s", type(exc).__name__)
 
 

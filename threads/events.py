@@ -2,8 +2,8 @@
 
 Each event gets the thread's next seq under a row lock, in the caller's transaction, so the event
 commits together with the state it describes (a Message, a Run status, a Confirmation). After the
-commit the event is published as a wake-up, carrying the event itself when it is small; a lost
-publish only delays delivery to the next poll.
+commit the events of the transaction are published as one wake-up per thread, carrying the events
+themselves when they are small; a lost publish only delays delivery to the next poll.
 """
 
 from django.db import transaction
@@ -22,8 +22,38 @@ def append_event(thread_id, run_id, type_: str, data: dict, *, message_id=None) 
         raise RuntimeError("append_event must run inside the transaction that changes the state it describes")
     seq = _next_seq(thread_id)
     event = RunEvent.objects.create(thread_id=thread_id, run_id=run_id, seq=seq, type=type_, data=data, message_id=message_id)
-    transaction.on_commit(lambda: bus.publish_thread_event(thread_id, seq, event))
+    _publish_after_commit(event)
     return event
+
+
+class _PendingWakeUps:
+    """Events written at one savepoint level of a transaction, published together after its commit
+    (a run's answer and its `finish` go out in one message, not two)."""
+
+    def __init__(self, savepoints: tuple):
+        self.savepoints = savepoints
+        self.events: dict = {}
+
+        def publish() -> None:
+            for thread_id, events in self.events.items():
+                bus.publish_thread_events(thread_id, events)
+
+        self.publish = publish
+
+    def still_pending(self, connection) -> bool:
+        # Django drops the callback when the (savepoint) transaction rolls back and runs it on
+        # commit; either way a new event needs a new batch.
+        return any(callback is self.publish for _, callback, *_ in connection.run_on_commit)
+
+
+def _publish_after_commit(event: RunEvent) -> None:
+    connection = transaction.get_connection()
+    savepoints = tuple(connection.savepoint_ids)
+    pending = getattr(connection, "querent_pending_wakeups", None)
+    if pending is None or pending.savepoints != savepoints or not pending.still_pending(connection):
+        pending = connection.querent_pending_wakeups = _PendingWakeUps(savepoints)
+        transaction.on_commit(pending.publish)
+    pending.events.setdefault(str(event.thread_id), []).append(event)
 
 
 def _next_seq(thread_id) -> int:

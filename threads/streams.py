@@ -1,22 +1,23 @@
 """Following a thread's event log: replay after a seq, then live, with no gap and no duplicate.
 
-The log in the database is the truth; a channels-layer message says "look again now", and carries
-the event itself when it is small: a follower that has every event up to the announced one takes
-them from the messages and skips the read. If the layer is missing (embedded mode) or down (Redis
-restarting), the follower polls the log instead.
+The log in the database is the truth; a Redis pub/sub message says "look again now", and carries
+the events themselves when they are small: a follower that has every event up to the announced one
+takes them from the messages and skips the read. Without Redis (embedded mode), or while it is down
+(restarting), the follower polls the log instead.
 """
 
 import asyncio
 import logging
 import time
 
+import json
+
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from .bus import thread_group
+from .bus import thread_channel
 from .events import TERMINAL_EVENTS
 from .models import Run, RunEvent
 
@@ -83,19 +84,19 @@ class _Tail:
         self.events: list[dict] = []
 
     def note(self, message: dict) -> None:
-        """A wake-up arrived: remember its seq and, when it carries one, the event."""
+        """A wake-up arrived: remember the seq it announces and the events it carries."""
         self.generation += 1
         seq = message.get("seq")
         if isinstance(seq, int):
             self.announced = max(self.announced, seq)
-        wire = message.get("event")
-        if wire:
+        wires = message.get("events")
+        for wire in wires if isinstance(wires, list) else ():
             try:
                 self.pushed[wire["seq"]] = RunEvent.from_wire(wire)
             except (KeyError, TypeError, ValueError):
-                return  # not ours to understand: the log has it
-            while len(self.pushed) > PUSHED_KEEP:
-                del self.pushed[next(iter(self.pushed))]
+                continue  # not ours to understand: the log has it
+        while len(self.pushed) > PUSHED_KEEP:
+            del self.pushed[next(iter(self.pushed))]
 
     def _from_pushed(self, after: int) -> list[dict] | None:
         """Every event after `after` up to the last announced one, if all came inside wake-ups.
@@ -129,35 +130,49 @@ class _Tail:
             return events
 
 
-class _Hub:
-    """One channel-layer channel per process and event loop, shared by every follower in it.
+# How long a follower waits for Redis to confirm its subscription before it polls instead.
+SUBSCRIBE_TIMEOUT = 2.0
+RECONNECT_DELAY = 1.0
 
-    Followers of a thread share one group membership (reference-counted) and are woken by a single
-    receive loop, so 200 open streams cost one Redis receive and one membership per thread, not 200.
-    If the layer fails, every follower is woken (it re-reads the log) and the hub rejoins later.
+
+class _Hub:
+    """One Redis pub/sub connection per process and event loop, shared by every follower in it.
+
+    Followers of a thread share one subscription (reference-counted) and are woken by a single
+    receive loop, so 200 open streams cost one connection and one subscription per thread, not 200.
+    A follower reads the log only after Redis confirmed its subscription, so no event committed
+    after that read can pass unannounced. If Redis fails, every follower is woken (it re-reads the
+    log and polls); the hub reconnects, subscribes again and wakes them once more to close the gap.
     Followers woken together share one read of the log (_Tail), so a wake-up costs one query per
     thread, not one per follower.
     """
 
-    def __init__(self, layer):
-        self.layer = layer
-        self.channel = None
+    def __init__(self, url: str, loop):
+        self.url = url
+        self.loop = loop
+        self.client = None
+        self.pubsub = None
         self.waiters: dict[str, set[asyncio.Event]] = {}
         self.tails: dict[str, _Tail] = {}
         self.lock = asyncio.Lock()
         self.receiver = None
+        self.subscribing: dict[str, asyncio.Future] = {}  # channel -> Redis' confirmation
+        self.listening = asyncio.Event()  # set when there is a subscription to read from
+        self.reconnecting = False
 
     async def join(self, thread_id: str) -> asyncio.Event | None:
+        if self.reconnecting:
+            return None  # poll until the hub is back
         event = asyncio.Event()
         try:
             async with self.lock:
-                await self._ensure_channel()
+                await self._ensure_connection()
                 if not self.waiters.get(thread_id):
-                    await self.layer.group_add(thread_group(thread_id), self.channel)
+                    await self._subscribe([thread_id])
                 self.waiters.setdefault(thread_id, set()).add(event)
                 self.tails.setdefault(thread_id, _Tail())
         except Exception as exc:  # noqa: BLE001 - the follower polls instead
-            log.warning("channel layer unavailable, polling instead: %s", type(exc).__name__)
+            log.warning("live events unavailable, polling instead: %s", type(exc).__name__)
             return None
         return event
 
@@ -171,63 +186,120 @@ class _Hub:
             self.tails.pop(thread_id, None)
             try:
                 async with self.lock:
-                    if self.channel is not None and thread_id not in self.waiters:
-                        await self.layer.group_discard(thread_group(thread_id), self.channel)
-            except Exception:  # noqa: BLE001 - membership expires by itself
+                    if self.pubsub is not None and thread_id not in self.waiters:
+                        await self.pubsub.unsubscribe(thread_channel(thread_id))
+            except Exception:  # noqa: BLE001 - a stale subscription only costs a few messages
                 pass
 
-    async def _ensure_channel(self) -> None:
-        if self.channel is None:
-            self.channel = await self.layer.new_channel()
-            for thread_id in self.waiters:
-                await self.layer.group_add(thread_group(thread_id), self.channel)
+    async def _ensure_connection(self) -> None:
+        if self.pubsub is None:
+            import redis.asyncio as aioredis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+
+            # No silent retries: a broken connection must surface here, so followers learn that
+            # messages may have been lost and re-read the log.
+            self.client = aioredis.Redis.from_url(
+                self.url, socket_timeout=5, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+            )
+            self.pubsub = self.client.pubsub()
         if self.receiver is None or self.receiver.done():
             self.receiver = asyncio.get_running_loop().create_task(self._receive_loop())
+
+    async def _subscribe(self, thread_ids) -> None:
+        loop = asyncio.get_running_loop()
+        channels = [thread_channel(thread_id) for thread_id in thread_ids]
+        confirmations = [self.subscribing.setdefault(channel, loop.create_future()) for channel in channels]
+        await self.pubsub.subscribe(*channels)
+        self.listening.set()
+        await asyncio.wait_for(asyncio.gather(*(asyncio.shield(c) for c in confirmations)), SUBSCRIBE_TIMEOUT)
 
     async def _receive_loop(self) -> None:
         while True:
             try:
-                message = await self.layer.receive(self.channel)
+                if not self.pubsub.subscribed:
+                    self.listening.clear()
+                    await self.listening.wait()
+                    continue
+                message = await self.pubsub.get_message(timeout=1.0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis went away
-                log.warning("channel layer receive failed, followers poll until it is back: %s", type(exc).__name__)
-                self.channel = None
-                for tail in self.tails.values():
-                    tail.generation += 1
-                for waiters in self.waiters.values():
-                    for event in waiters:
-                        event.set()
-                await asyncio.sleep(1.0)
-                try:
-                    async with self.lock:
-                        await self._rejoin()
-                except Exception:  # noqa: BLE001 - try again on the next turn
-                    continue
+                log.warning("live events interrupted, followers poll until Redis is back: %s", type(exc).__name__)
+                await self._reconnect()
                 continue
-            thread_id = message.get("thread_id")
-            if thread_id in self.tails:
-                self.tails[thread_id].note(message)
-            for event in self.waiters.get(thread_id, ()):
+            if message is not None:
+                self._dispatch(message)
+
+    def _dispatch(self, message: dict) -> None:
+        channel = message.get("channel")
+        channel = channel.decode() if isinstance(channel, bytes) else channel
+        if message.get("type") == "subscribe":
+            confirmation = self.subscribing.pop(channel, None)
+            if confirmation is not None and not confirmation.done():
+                confirmation.set_result(True)
+            return
+        if message.get("type") != "message":
+            return
+        try:
+            data = json.loads(message["data"])
+            thread_id = str(data["thread_id"])
+        except (KeyError, TypeError, ValueError):
+            return
+        if thread_id in self.tails:
+            self.tails[thread_id].note(data)
+        for event in self.waiters.get(thread_id, ()):
+            event.set()
+
+    def _wake_everyone(self) -> None:
+        """Messages may have been lost: every follower must read the log, not trust the pushes."""
+        for tail in self.tails.values():
+            tail.generation += 1
+            tail.announced = 0
+            tail.pushed.clear()
+        for waiters in self.waiters.values():
+            for event in waiters:
                 event.set()
 
-    async def _rejoin(self) -> None:
-        self.channel = await self.layer.new_channel()
-        for thread_id in self.waiters:
-            await self.layer.group_add(thread_group(thread_id), self.channel)
+    async def _reconnect(self) -> None:
+        self.reconnecting = True
+        self._wake_everyone()
+        for confirmation in self.subscribing.values():
+            if not confirmation.done():
+                confirmation.set_exception(ConnectionError("Redis connection lost"))
+                confirmation.exception()  # retrieved: no "never retrieved" warning if nobody waits
+        self.subscribing.clear()
+        old, self.pubsub, self.client = self.client, None, None
+        if old is not None:
+            try:
+                await old.aclose()
+            except Exception:  # noqa: BLE001 - it is broken already
+                pass
+        while True:
+            await asyncio.sleep(RECONNECT_DELAY)
+            try:
+                async with self.lock:
+                    await self._ensure_connection()
+                    if self.waiters:
+                        await self._subscribe(list(self.waiters))
+                break
+            except Exception:  # noqa: BLE001 - still down: try again
+                self.pubsub = self.client = None
+        self.reconnecting = False
+        log.info("live events restored")
+        self._wake_everyone()  # events published while disconnected are only in the log
 
 
 _hubs: dict[int, _Hub] = {}
 
 
 def _hub() -> _Hub | None:
-    layer = get_channel_layer()
-    if layer is None:
+    if not settings.REDIS_URL:
         return None
     loop = asyncio.get_running_loop()
     hub = _hubs.get(id(loop))
-    if hub is None or hub.layer is not layer:
-        hub = _hubs[id(loop)] = _Hub(layer)
+    if hub is None or hub.loop is not loop:
+        hub = _hubs[id(loop)] = _Hub(settings.REDIS_URL, loop)
     return hub
 
 
