@@ -12,7 +12,6 @@ from .models import MAX_STORED_ROWS, EndUser, Session
 
 # How long a request waits for its answer before giving up on it (and cancelling the run).
 RUN_TIMEOUT_S = 300.0
-ACTIVE_RUN = [Run.Status.QUEUED, Run.Status.RUNNING, Run.Status.REQUIRES_ACTION]
 
 Conflict = engine.Conflict
 BUSY = "a message is still being answered in this session; try again when it has finished"
@@ -40,7 +39,7 @@ def run_turn(session: Session, message: str | None, *, config: dict, input_messa
 
 
 def _refuse_if_running(session: Session) -> None:
-    if Run.objects.filter(thread_id=session.thread_id, status__in=ACTIVE_RUN).exists():
+    if Run.objects.filter(thread_id=session.thread_id, status__in=Run.ACTIVE).exists():
         raise Conflict(BUSY)
 
 

@@ -12,6 +12,8 @@ import uuid
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from assistants import llm
@@ -69,8 +71,31 @@ class Heartbeat:
 
 
 def claim(run_id, worker: str) -> Run | None:
-    """Take the run if it is queued, or if its previous worker stopped heart-beating."""
+    """Take the run if it is queued, or if its previous worker stopped heart-beating.
+
+    Returns it with its thread, assistant and data source loaded, as the agent loop needs them.
+    """
     now = timezone.now()
+    # The usual case in one statement: a queued run, not cancelled, with attempts left.
+    taken = Run.objects.filter(
+        pk=run_id, status=Run.Status.QUEUED, cancel_requested=False, attempts__lt=settings.RUN_MAX_ATTEMPTS
+    ).update(
+        status=Run.Status.RUNNING, attempts=F("attempts") + 1, worker=worker[:200],
+        started_at=Coalesce("started_at", Value(now)), heartbeat_at=now,
+    )
+    if not taken:
+        run = _claim_after_checks(run_id, worker, now)
+        if run is None:
+            return None
+    run = Run.objects.select_related("thread__assistant__data_source").get(pk=run_id)
+    if run.attempts > 1:
+        with transaction.atomic():
+            _close_interrupted_tool_calls(run)
+    return run
+
+
+def _claim_after_checks(run_id, worker: str, now) -> Run | None:
+    """claim() for a run that is not simply queued: redelivered, stale, cancelled or out of attempts."""
     with transaction.atomic():
         run = Run.objects.select_for_update().filter(pk=run_id).first()
         if run is None or run.is_terminal:
@@ -90,8 +115,6 @@ def claim(run_id, worker: str) -> Run | None:
         run.started_at = run.started_at or now
         run.heartbeat_at = now
         run.save(update_fields=["status", "attempts", "worker", "started_at", "heartbeat_at"])
-        if run.attempts > 1:
-            _close_interrupted_tool_calls(run)
     return run
 
 
@@ -254,7 +277,7 @@ def _tool_error(message: str) -> dict:
 class AgentLoop:
     def __init__(self, run: Run):
         self.run = run
-        self.thread = Thread.objects.select_related("assistant", "assistant__data_source").get(pk=run.thread_id)
+        self.thread = run.thread  # claim() loaded it with its assistant and data source
         self.assistant = self.thread.assistant
         self.data_source = self.assistant.data_source if self.assistant else None
         self.usage = dict(run.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cost_usd": 0.0})
@@ -288,8 +311,11 @@ class AgentLoop:
         system = self.base_messages()
         max_steps = int((self.run.config or {}).get("max_steps") or settings.AGENT_MAX_STEPS)
         tools = [] if (self.run.config or {}).get("tools") == [] else prompt.tools_for(self.assistant)
+        first = True
         while True:
-            self.check_cancelled()
+            if not first:  # claim() has just checked the run's cancel flag
+                self.check_cancelled()
+            first = False
             if self.run.steps >= max_steps:
                 self._say(f"I stopped after {max_steps} steps without a final answer. Ask me to continue if you want me to keep going.")
                 return
@@ -438,7 +464,7 @@ def _execute_run(run_id, worker: str) -> str | None:
             if loop is not None:
                 if status == Run.Status.COMPLETED and loop.record_answer is not None:
                     loop.record_answer()
-                Run.objects.filter(pk=run.pk).update(usage=loop.usage, timings=loop.timings, steps=loop.run.steps)
-            finish_run(run, status, error=error)
+            used = {"usage": loop.usage, "timings": loop.timings, "steps": loop.run.steps} if loop is not None else {}
+            finish_run(run, status, error=error, **used)
         log.info("run %s", status)
     return status

@@ -22,7 +22,6 @@ from executor.models import DataSource
 from . import selectors, services
 from .models import Message, Run, Thread
 
-ACTIVE_RUN_STATUSES = (Run.Status.QUEUED, Run.Status.RUNNING, Run.Status.REQUIRES_ACTION)
 # An assistant the page made to pair another assistant with a different data source.
 VARIANT_KEY = "querent_page_variant_of"
 THREAD_LIST_LIMIT = 200
@@ -111,7 +110,7 @@ def questions_by_run(thread: Thread) -> dict[str, list[str]]:
 
 
 def has_active_run(thread: Thread) -> bool:
-    return Run.objects.filter(thread=thread, status__in=ACTIVE_RUN_STATUSES).exists()
+    return Run.objects.filter(thread=thread, status__in=Run.ACTIVE).exists()
 
 
 # --- writes ----------------------------------------------------------------------------------
@@ -183,7 +182,7 @@ class OptionsApi(APIView):
 class PageThreadListApi(APIView):
     @extend_schema(operation_id="ui_threads_list", summary="The caller's threads for the chat page's sidebar", responses={200: list[dict], **errors(401)})
     def get(self, request):
-        active = Run.objects.filter(thread=OuterRef("pk"), status__in=ACTIVE_RUN_STATUSES)
+        active = Run.objects.filter(thread=OuterRef("pk"), status__in=Run.ACTIVE)
         threads = (
             selectors.threads_for(request.user)
             .select_related("assistant__data_source")
