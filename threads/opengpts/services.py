@@ -51,8 +51,9 @@ def add_state_messages(thread: Thread, raw_values) -> None:
         services.add_message(thread, role=role, content=content)
 
 
-def start_opengpts_run(principal: Principal, data: dict):
-    thread = Thread.objects.get_visible_or_404(principal, pk=data["thread_id"])
+def start_opengpts_run(principal: Principal, data: dict, thread: Thread | None = None):
+    """Start a run on `data["thread_id"]` (`thread`: that thread, already read for this principal)."""
+    thread = thread or Thread.objects.get_visible_or_404(principal, pk=data["thread_id"])
     if data.get("assistant_id") and data["assistant_id"] != thread.assistant_id:
         thread.assistant = readable_assistant(principal, data["assistant_id"])
         thread.save(update_fields=["assistant", "updated_at"])

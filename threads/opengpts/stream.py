@@ -29,7 +29,7 @@ def _start_sync(principal, body: dict):
     try:
         thread = services.Thread.objects.get_visible_or_404(principal, pk=serializer.validated_data["thread_id"])
         before = thread.last_seq
-        run = services.start_opengpts_run(principal, serializer.validated_data)
+        run = services.start_opengpts_run(principal, serializer.validated_data, thread)
     except Http404:
         raise HttpError(404, "thread not found") from None
     except ValidationError as exc:
