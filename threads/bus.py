@@ -76,7 +76,7 @@ def _redis_client():
 
 
 def _confirmation_key(confirmation_id) -> str:
-    return f"querent:confirmation:{confirmation_id}"
+    return f"{settings.CHANNEL_PREFIX}:confirmation:{confirmation_id}"
 
 
 def signal_confirmation(confirmation_id) -> None:

@@ -21,7 +21,7 @@ from config.logging import log_context
 from executor import services as sql_services
 
 from . import prompt
-from .events import append_event, emit
+from .events import append_event, emit, written_together
 from .models import Artifact, Confirmation, Message, Run, Thread
 from .services import add_message, finish_run, requeue_run
 
@@ -460,7 +460,7 @@ def _execute_run(run_id, worker: str) -> str | None:
         except Exception as exc:  # noqa: BLE001 - any failure must reach the client as an event
             log.exception("run failed", extra={"run_id": str(run.id), "thread_id": str(run.thread_id)})
             status, error = Run.Status.FAILED, f"Internal error while running ({type(exc).__name__})."
-        with transaction.atomic():
+        with transaction.atomic(), written_together():
             if loop is not None:
                 if status == Run.Status.COMPLETED and loop.record_answer is not None:
                     loop.record_answer()

@@ -6,6 +6,8 @@ commit the events of the transaction are published as one wake-up per thread, ca
 themselves when they are small; a lost publish only delays delivery to the next poll.
 """
 
+from contextlib import contextmanager
+
 from django.db import transaction
 
 from . import bus
@@ -18,12 +20,48 @@ TERMINAL_EVENTS = frozenset({"finish", "error"})
 
 
 def append_event(thread_id, run_id, type_: str, data: dict, *, message_id=None) -> RunEvent:
-    if not transaction.get_connection().in_atomic_block:
+    """Write an event in the caller's transaction. Inside `written_together()` the row (and its
+    seq) is written at the end of that block instead."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
         raise RuntimeError("append_event must run inside the transaction that changes the state it describes")
-    seq = _next_seq(thread_id)
-    event = RunEvent.objects.create(thread_id=thread_id, run_id=run_id, seq=seq, type=type_, data=data, message_id=message_id)
+    event = RunEvent(thread_id=thread_id, run_id=run_id, type=type_, data=data, message_id=message_id)
+    batch = getattr(connection, "querent_event_batch", None)
+    if batch is not None:
+        batch.append(event)
+        return event
+    event.seq = _next_seq(thread_id)
+    event.save(force_insert=True)
     _publish_after_commit(event)
     return event
+
+
+@contextmanager
+def written_together():
+    """Events appended in this block are written at its end: one counter bump and one insert per
+    thread instead of one each (a run's answer and its `finish`). Their seqs are set then, in the
+    order they were appended. Call inside a transaction; nothing is written if the block raises."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("written_together must run inside a transaction")
+    if getattr(connection, "querent_event_batch", None) is not None:
+        yield  # already inside one: the outer block writes these too
+        return
+    batch = connection.querent_event_batch = []
+    try:
+        yield
+    finally:
+        connection.querent_event_batch = None
+    by_thread: dict[str, list[RunEvent]] = {}
+    for event in batch:
+        by_thread.setdefault(str(event.thread_id), []).append(event)
+    for thread_id, events in by_thread.items():
+        last = _next_seq(thread_id, len(events))
+        for offset, event in enumerate(events):
+            event.seq = last - len(events) + 1 + offset
+    RunEvent.objects.bulk_create(batch)
+    for event in batch:
+        _publish_after_commit(event)
 
 
 class _PendingWakeUps:
@@ -56,13 +94,14 @@ def _publish_after_commit(event: RunEvent) -> None:
     pending.events.setdefault(str(event.thread_id), []).append(event)
 
 
-def _next_seq(thread_id) -> int:
-    """Bump and read the thread's counter in one statement; the row lock it takes orders writers."""
+def _next_seq(thread_id, count: int = 1) -> int:
+    """Bump and read the thread's counter in one statement; the row lock it takes orders writers.
+    With `count`, reserves that many seqs and returns the last."""
     connection = transaction.get_connection()
     table = connection.ops.quote_name(Thread._meta.db_table)
     key = Thread._meta.pk.get_db_prep_value(thread_id, connection)
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq", [key])
+        cursor.execute(f"UPDATE {table} SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq", [count, key])
         row = cursor.fetchone()
     if row is None:
         raise Thread.DoesNotExist(f"thread {thread_id} not found")

@@ -9,6 +9,7 @@ or an out-of-order row here is a missed or repeated event for every client.
 import json
 import threading
 import uuid
+from contextlib import nullcontext
 
 import pytest
 from django.db import connection, transaction
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from assistants.models import ApiKey
 from config.identity import Principal
 from threads import selectors
-from threads.events import PROMPTQL_EVENTS, append_event, emit
+from threads.events import PROMPTQL_EVENTS, append_event, emit, written_together
 from threads.models import Run, RunEvent, Thread
 
 OWNER = Principal("acme", "log-owner")
@@ -54,8 +55,9 @@ def logged(thread: Thread) -> list[tuple]:
 
 # One append: (which thread, which of its runs or None, event type).
 appends = st.tuples(st.integers(0, THREADS - 1), st.one_of(st.none(), st.integers(0, RUNS_PER_THREAD - 1)), st.sampled_from(TYPES))
-# A transaction holds one or more appends and commits or rolls back as a whole.
-transactions = st.tuples(st.lists(appends, min_size=1, max_size=4), st.booleans())
+# A transaction holds one or more appends and commits or rolls back as a whole; its appends are
+# written one by one, or together at the end (written_together, as a run's last transaction does).
+transactions = st.tuples(st.lists(appends, min_size=1, max_size=4), st.booleans(), st.booleans())
 
 
 class RolledBack(Exception):
@@ -66,10 +68,10 @@ def apply(made, plan) -> dict:
     """Run the plan; return, per thread id, the (run id, type, mark) of each committed append in order."""
     expected = {thread.id: [] for thread, _ in made}
     mark = 0
-    for steps, commit in plan:
+    for steps, commit, together in plan:
         pending = []
         try:
-            with transaction.atomic():
+            with transaction.atomic(), written_together() if together else nullcontext():
                 for thread_index, run_index, type_ in steps:
                     thread, runs = made[thread_index]
                     run_id = None if run_index is None else runs[run_index].id
