@@ -46,14 +46,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.middleware.JsonErrorMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Django's own middleware and WhiteNoise, minus a thread hop per hook under daphne (config/inline_middleware.py).
+    "config.inline_middleware.SecurityMiddleware",
+    "config.inline_middleware.WhiteNoiseMiddleware",
+    "config.inline_middleware.SessionMiddleware",
+    "config.inline_middleware.CommonMiddleware",
+    "config.inline_middleware.CsrfViewMiddleware",
+    "config.inline_middleware.AuthenticationMiddleware",
+    "config.inline_middleware.MessageMiddleware",
+    "config.inline_middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

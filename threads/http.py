@@ -7,6 +7,7 @@ from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 
 from config.auth import AuthenticationFailed, resolve_principal
+from config.db import in_worker_thread
 from config.errors import json_error
 from config.identity import Principal
 
@@ -27,10 +28,14 @@ def _csrf_failure(request) -> str | None:
     return None if result is None else "CSRF verification failed."
 
 
+# On a pooled thread, not the request's own: a thread-sensitive call would start a thread per request.
+_resolve_principal = in_worker_thread(resolve_principal)
+
+
 async def authenticate(request) -> Principal:
     user = await request.auser()
     try:
-        principal = await sync_to_async(resolve_principal)(request, django_user=user)
+        principal = await _resolve_principal(request, django_user=user)
     except AuthenticationFailed as exc:
         raise HttpError(401, str(exc)) from None
     if principal is None:
