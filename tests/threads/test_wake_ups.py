@@ -7,6 +7,7 @@ import uuid
 import pytest
 from django.db import transaction
 
+from config.db import in_worker_thread
 from config.identity import Principal
 from threads import bus, streams
 from threads.events import append_event, emit, written_together
@@ -77,7 +78,8 @@ def test_the_hub_delivers_what_is_published_right_after_joining(settings):
         hub = streams._Hub(settings.REDIS_URL, asyncio.get_running_loop())
         woken = await hub.join(str(thread.id))
         assert woken is not None
-        event = await asyncio.to_thread(emit, thread.id, None, "assistant_delta", {"text": "tok"})
+        # in_worker_thread gives the thread's pooled connection back when done (asyncio.to_thread would keep it).
+        event = await in_worker_thread(emit)(thread.id, None, "assistant_delta", {"text": "tok"})
         await asyncio.wait_for(woken.wait(), 5)
         tail = hub.tails[str(thread.id)]
         assert tail.announced == event.seq
