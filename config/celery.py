@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 from .broker import register as register_embedded_broker
 
@@ -18,3 +19,10 @@ def ping(payload=None):
     import socket
 
     return {"pong": payload, "worker": socket.gethostname(), "pid": os.getpid()}
+
+
+@worker_ready.connect(weak=False)
+def _freeze_startup_heap(**kwargs) -> None:
+    from .runtime import freeze_startup_heap
+
+    freeze_startup_heap()
