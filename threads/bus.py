@@ -19,9 +19,8 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-_redis = None
-_publisher = None
-_publisher_lock = threading.Lock()
+_clients: dict = {}
+_clients_lock = threading.Lock()
 _publish_paused_until = 0.0
 
 # Events up to this size travel inside the wake-up, so followers need not read the log for them
@@ -42,15 +41,24 @@ def wake_up_message(thread_id, events) -> str:
     return json.dumps({"thread_id": str(thread_id), "seq": max(event.seq for event in events), "events": carried})
 
 
-def _publisher_client():
-    global _publisher
-    with _publisher_lock:
-        if _publisher is None and settings.REDIS_URL:
+def _redis_client(purpose: str, **timeouts):
+    """This process's client for `purpose`, made on first use; None without Redis (embedded mode)."""
+    with _clients_lock:
+        if purpose not in _clients and settings.REDIS_URL:
             import redis
 
-            # Short timeouts: a publish sits on the committing thread (a run, a request).
-            _publisher = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=0.5)
-    return _publisher
+            _clients[purpose] = redis.Redis.from_url(settings.REDIS_URL, **timeouts)
+        return _clients.get(purpose)
+
+
+def _publisher_client():
+    # Short timeouts: a publish sits on the committing thread (a run, a request).
+    return _redis_client("publish", socket_timeout=1, socket_connect_timeout=0.5)
+
+
+def _confirmation_client():
+    # A blocking pop waits up to a second, well inside the socket timeout.
+    return _redis_client("confirmations", socket_timeout=5, socket_connect_timeout=2)
 
 
 def publish_thread_events(thread_id, events) -> None:
@@ -66,21 +74,12 @@ def publish_thread_events(thread_id, events) -> None:
         log.warning("live event publish failed (streams fall back to polling): %s", type(exc).__name__)
 
 
-def _redis_client():
-    global _redis
-    if _redis is None and settings.REDIS_URL:
-        import redis
-
-        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
-    return _redis
-
-
 def _confirmation_key(confirmation_id) -> str:
     return f"{settings.CHANNEL_PREFIX}:confirmation:{confirmation_id}"
 
 
 def signal_confirmation(confirmation_id) -> None:
-    client = _redis_client()
+    client = _confirmation_client()
     if client is None:
         return
     try:
@@ -95,7 +94,7 @@ def signal_confirmation(confirmation_id) -> None:
 
 def wait_for_confirmation_signal(confirmation_id, timeout: float) -> None:
     """Block up to `timeout` seconds or until the decision is signalled; the caller re-reads the row."""
-    client = _redis_client()
+    client = _confirmation_client()
     if client is None:
         threading.Event().wait(min(timeout, settings.EVENT_POLL_INTERVAL))
         return

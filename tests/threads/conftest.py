@@ -1,6 +1,17 @@
 import pytest
 
+from config.identity import Principal
 from executor.models import DataSource
+from threads.models import Thread
+
+
+@pytest.fixture
+def thread():
+    """A thread owned by acme/alice, in whichever database the test's django_db marker gives."""
+    thread = Thread(name="t")
+    thread.assign_owner(Principal("acme", "alice"))
+    thread.save()
+    return thread
 
 
 @pytest.fixture

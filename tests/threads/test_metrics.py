@@ -2,17 +2,13 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from config.identity import Principal
-from threads.models import Confirmation, Run, RunEvent, Thread
+from threads.models import Confirmation, Run, RunEvent
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def activity():
-    thread = Thread(name="t")
-    thread.assign_owner(Principal("acme", "alice"))
-    thread.save()
+def activity(thread):
     now = timezone.now()
     done = Run.objects.create(thread=thread, status=Run.Status.COMPLETED, usage={"prompt_tokens": 100, "completion_tokens": 20},
                               finished_at=now)

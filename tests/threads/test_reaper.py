@@ -5,19 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from config.identity import Principal
 from threads import services
-from threads.models import Run, RunEvent, Thread
+from threads.models import Run, RunEvent
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def thread():
-    thread = Thread(name="t")
-    thread.assign_owner(Principal("acme", "alice"))
-    thread.save()
-    return thread
 
 
 @pytest.fixture

@@ -8,18 +8,12 @@ import pytest
 from django.db import transaction
 
 from config.db import in_worker_thread
-from config.identity import Principal
 from threads import bus, streams
 from threads.events import append_event, emit, written_together
-from threads.models import RunEvent, Thread
+from threads.models import RunEvent
 
 
-@pytest.fixture
-def thread(db):
-    thread = Thread(name="wake-ups")
-    thread.assign_owner(Principal("acme", "alice"))
-    thread.save()
-    return thread
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -65,14 +59,11 @@ def test_a_block_that_raises_writes_nothing(thread, published):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_hub_delivers_what_is_published_right_after_joining(settings):
+def test_the_hub_delivers_what_is_published_right_after_joining(settings, thread):
     """join() returns once Redis confirmed the subscription: a publish right after it arrives."""
     if not settings.REDIS_URL:
         pytest.skip("needs Redis")
     settings.CHANNEL_PREFIX = f"querent-test-{uuid.uuid4().hex[:8]}"
-    thread = Thread(name="hub")
-    thread.assign_owner(Principal("acme", "alice"))
-    thread.save()
 
     async def scenario():
         hub = streams._Hub(settings.REDIS_URL, asyncio.get_running_loop())
