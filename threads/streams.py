@@ -159,6 +159,7 @@ class _Hub:
         self.subscribing: dict[str, asyncio.Future] = {}  # channel -> Redis' confirmation
         self.listening = asyncio.Event()  # set when there is a subscription to read from
         self.reconnecting = False
+        self.restoring = None
 
     async def join(self, thread_id: str) -> asyncio.Event | None:
         if self.reconnecting:
@@ -168,7 +169,7 @@ class _Hub:
             async with self.lock:
                 await self._ensure_connection()
                 if not self.waiters.get(thread_id):
-                    await self._subscribe([thread_id])
+                    await self._confirmed(await self._subscribe([thread_id]))
                 self.waiters.setdefault(thread_id, set()).add(event)
                 self.tails.setdefault(thread_id, _Tail())
         except Exception as exc:  # noqa: BLE001 - the follower polls instead
@@ -200,18 +201,24 @@ class _Hub:
             # No silent retries: a broken connection must surface here, so followers learn that
             # messages may have been lost and re-read the log.
             self.client = aioredis.Redis.from_url(
-                self.url, socket_timeout=5, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+                self.url, socket_timeout=5, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0),
+                client_name=f"{settings.CHANNEL_PREFIX}-events",  # findable in CLIENT LIST
             )
             self.pubsub = self.client.pubsub()
         if self.receiver is None or self.receiver.done():
             self.receiver = asyncio.get_running_loop().create_task(self._receive_loop())
 
-    async def _subscribe(self, thread_ids) -> None:
+    async def _subscribe(self, thread_ids) -> list[asyncio.Future]:
+        """Send SUBSCRIBE; the returned futures resolve as the receive loop reads Redis' replies."""
         loop = asyncio.get_running_loop()
         channels = [thread_channel(thread_id) for thread_id in thread_ids]
         confirmations = [self.subscribing.setdefault(channel, loop.create_future()) for channel in channels]
         await self.pubsub.subscribe(*channels)
         self.listening.set()
+        return confirmations
+
+    @staticmethod
+    async def _confirmed(confirmations) -> None:
         await asyncio.wait_for(asyncio.gather(*(asyncio.shield(c) for c in confirmations)), SUBSCRIBE_TIMEOUT)
 
     async def _receive_loop(self) -> None:
@@ -262,6 +269,9 @@ class _Hub:
                 event.set()
 
     async def _reconnect(self) -> None:
+        """Called by the receive loop when Redis failed: drop the connection, make a new one and
+        subscribe again. The replies come back through the receive loop, so waiting for them is
+        left to _restored, off this task."""
         self.reconnecting = True
         self._wake_everyone()
         for confirmation in self.subscribing.values():
@@ -269,25 +279,34 @@ class _Hub:
                 confirmation.set_exception(ConnectionError("Redis connection lost"))
                 confirmation.exception()  # retrieved: no "never retrieved" warning if nobody waits
         self.subscribing.clear()
+        await self._drop_connection()
+        while True:
+            await asyncio.sleep(RECONNECT_DELAY)
+            try:
+                async with self.lock:
+                    await self._ensure_connection()
+                    confirmations = await self._subscribe(list(self.waiters)) if self.waiters else []
+                break
+            except Exception:  # noqa: BLE001 - still down: try again
+                await self._drop_connection()
+        self.restoring = asyncio.get_running_loop().create_task(self._restored(confirmations))  # keep a reference
+
+    async def _restored(self, confirmations) -> None:
+        try:
+            await self._confirmed(confirmations)
+            log.info("live events restored")
+        except Exception as exc:  # noqa: BLE001 - the receive loop finds a bad connection itself
+            log.warning("live events: resubscribing was not confirmed: %s", type(exc).__name__)
+        self.reconnecting = False
+        self._wake_everyone()  # events published while disconnected are only in the log
+
+    async def _drop_connection(self) -> None:
         old, self.pubsub, self.client = self.client, None, None
         if old is not None:
             try:
                 await old.aclose()
             except Exception:  # noqa: BLE001 - it is broken already
                 pass
-        while True:
-            await asyncio.sleep(RECONNECT_DELAY)
-            try:
-                async with self.lock:
-                    await self._ensure_connection()
-                    if self.waiters:
-                        await self._subscribe(list(self.waiters))
-                break
-            except Exception:  # noqa: BLE001 - still down: try again
-                self.pubsub = self.client = None
-        self.reconnecting = False
-        log.info("live events restored")
-        self._wake_everyone()  # events published while disconnected are only in the log
 
 
 _hubs: dict[int, _Hub] = {}

@@ -83,6 +83,47 @@ def test_the_hub_delivers_what_is_published_right_after_joining(settings, thread
     asyncio.run(scenario())
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_hub_comes_back_after_losing_its_redis_connection_with_followers_joined(settings, thread):
+    """Redis drops the hub's connection while a stream follows a thread: the hub reconnects,
+    subscribes again and delivers the next publish as a wake-up, not only through polling."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    import redis
+
+    settings.CHANNEL_PREFIX = f"querent-test-{uuid.uuid4().hex[:8]}"
+    admin = redis.Redis.from_url(settings.REDIS_URL)
+
+    async def wait_until(condition, seconds=10.0):
+        for _ in range(int(seconds / 0.05)):
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("timed out")
+
+    async def scenario():
+        hub = streams._Hub(settings.REDIS_URL, asyncio.get_running_loop())
+        woken = await hub.join(str(thread.id))
+        ours = [c["id"] for c in admin.client_list() if c.get("name") == f"{settings.CHANNEL_PREFIX}-events"]
+        assert len(ours) == 1
+        admin.client_kill_filter(_id=ours[0])
+        await wait_until(lambda: hub.reconnecting)
+        await wait_until(lambda: not hub.reconnecting)
+        assert woken.is_set()  # told to re-read the log after the gap
+        woken.clear()
+        event = await in_worker_thread(emit)(thread.id, None, "assistant_delta", {"text": "after"})
+        await asyncio.wait_for(woken.wait(), 5)
+        assert hub.tails[str(thread.id)].pushed[event.seq] == event.as_dict()
+        await hub.leave(str(thread.id), woken)
+        hub.receiver.cancel()
+        await hub.client.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        admin.close()
+
+
 def test_wake_up_message_carries_small_events_only(thread):
     small = RunEvent(thread_id=thread.id, seq=1, type="assistant_delta", data={"text": "x"})
     big = RunEvent(thread_id=thread.id, seq=2, type="tool_response_message", data={"output": "y" * (bus.PUSHED_PAYLOAD_MAX + 1)})
