@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from assistants import llm
 from config.logging import log_context
+from config.worker import run_periodically
 from executor import services as sql_services
 
 from . import prompt
@@ -49,10 +50,11 @@ class Heartbeat:
     def __init__(self, run_id):
         self.run_id = run_id
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
+        self._thread = None
 
     def __enter__(self):
-        self._thread.start()
+        # A failed beat is logged and the next one tries again: a missed beat only risks an early reap.
+        self._thread = run_periodically(f"heartbeat-{self.run_id}", self._beat, every=settings.HEARTBEAT_INTERVAL, stop=self._stop)
         return self
 
     def __exit__(self, *exc):
@@ -60,14 +62,7 @@ class Heartbeat:
         self._thread.join(timeout=5)
 
     def _beat(self):
-        try:
-            while not self._stop.wait(settings.HEARTBEAT_INTERVAL):
-                Run.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
-                connection.close()
-        except Exception:  # noqa: BLE001 - a missed beat only risks an early reap
-            log.exception("heartbeat failed", extra={"run_id": str(self.run_id)})
-        finally:
-            connection.close()
+        Run.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
 
 
 def claim(run_id, worker: str) -> Run | None:
