@@ -24,6 +24,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
+import httpx2  # the openai SDK's HTTP client
 import openai
 from django.conf import settings
 
@@ -258,16 +259,23 @@ def _rejects_stream_options(error: LLMError, request: dict) -> bool:
 
 def _one_attempt(request: dict, messages, tools, config: LLMConfig):
     started = time.monotonic()
-    stream = _client(config).chat.completions.create(**request)
-    try:
-        content_type = stream.response.headers.get("content-type", "")
+    # The SDK's streaming response, read here to the end of the body: the SDK's own Stream closes
+    # the response at `[DONE]`, before the chunked body's last bytes, which throws the kept-alive
+    # connection away (a new TCP, or TLS, connection per model call). Reading to the end hands it
+    # back to the pool; the chunks are plain JSON, fed to the assembler without building models.
+    with _client(config).chat.completions.with_streaming_response.create(**request) as response:
+        content_type = response.headers.get("content-type", "")
         if "text/event-stream" not in content_type:
             # The provider ignored stream=True and sent one JSON body.
-            yield from _from_json_body(stream.response.read(), messages, tools, config)
+            try:
+                body = response.read()
+            except httpx2.RequestError as err:  # timeouts included
+                raise _sdk_error(err, response) from err
+            yield from _from_json_body(body, messages, tools, config)
             return
         assembler = _Assembler()
-        for chunk in stream:
-            # The SDK's read timeout is per chunk; this bounds a stream that trickles forever.
+        for chunk in _stream_chunks(response, config):
+            # The read timeout is per chunk; this bounds a stream that trickles forever.
             if time.monotonic() - started > config.stream_max_seconds:
                 raise LLMError(
                     "timeout",
@@ -278,8 +286,60 @@ def _one_attempt(request: dict, messages, tools, config: LLMConfig):
             if text:
                 yield TextDelta(text)
         yield assembler.completion(messages, tools, config)
-    finally:
-        stream.close()
+
+
+def _sdk_error(err: Exception, response) -> openai.APIConnectionError:
+    """A transport error while reading the body, as the SDK itself raises it."""
+    request = response.http_response.request
+    if isinstance(err, httpx2.TimeoutException):
+        return openai.APITimeoutError(request=request)
+    return openai.APIConnectionError(request=request)
+
+
+def _stream_chunks(response, config: LLMConfig) -> Iterator[dict]:
+    """The JSON chunks of a chat-completions event stream, up to `[DONE]`; the body is read to
+    its end. An `error` object in the stream raises like the SDK does."""
+    lines = response.iter_lines()
+    done = False
+    event, data = None, []
+    while True:
+        try:
+            line = next(lines, None)
+        except httpx2.RequestError as err:  # timeouts included
+            if done:
+                return  # the answer was complete: a provider that never ends the body is not an error
+            raise _sdk_error(err, response) from err
+        if line is None or line == "":
+            if data and not done:
+                payload = "\n".join(data)
+                if payload.startswith("[DONE]"):
+                    done = True
+                else:
+                    yield _chunk(payload, event, response, config)
+            event, data = None, []
+            if line is None:
+                return
+        elif not line.startswith(":"):  # ":" starts a comment (keep-alive)
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "data":
+                data.append(value)
+            elif field == "event":
+                event = value
+
+
+def _chunk(payload: str, event: str | None, response, config: LLMConfig) -> dict:
+    try:
+        chunk = json.loads(payload)
+    except ValueError:
+        raise LLMError("bad_response", f"the LLM provider at {config.host} sent a stream chunk that is not JSON") from None
+    if not isinstance(chunk, dict):
+        raise LLMError("bad_response", f"the LLM provider at {config.host} sent a stream chunk that is not an object")
+    if chunk.get("error") or event == "error":
+        error = chunk.get("error") if isinstance(chunk.get("error"), dict) else chunk
+        message = error.get("message") if isinstance(error.get("message"), str) else "An error occurred during streaming"
+        raise openai.APIError(message, request=response.http_response.request, body=error)
+    return chunk
 
 
 def _from_json_body(body: bytes, messages, tools, config: LLMConfig):

@@ -369,7 +369,7 @@ async def follow(thread_id, after: int, *, until_run=None, live: bool = False, k
     """
     keepalive = keepalive or settings.SSE_KEEPALIVE
     last_activity = time.monotonic()
-    last_stale_check = 0.0
+    last_stale_check = last_activity  # most streams end before the first check is due: no read spent
     async with _Wakeups(thread_id) as wakeups:
         while True:
             events = await wakeups.read(after)

@@ -23,6 +23,7 @@ from tests.fakes.llm_server import (
     hang,
     malformed_tool_call,
     non_streamed,
+    raw_stream,
     text,
     tool_call,
     tool_calls,
@@ -143,6 +144,50 @@ def test_stop_early_closes_cleanly(llm):
     assert isinstance(next(stream), TextDelta)
     stream.close()
     assert complete(QUESTION, config=config_for(llm)).text == "next"  # the client is still usable
+
+
+def test_streamed_calls_reuse_one_kept_alive_connection(llm):
+    llm.script([text("one"), tool_call("executor.print(1)"), text("three")])
+    config = config_for(llm, base_url=llm.base_url.replace("127.0.0.1", "localhost"))  # a client of its own
+    assert [complete(QUESTION, config=config).text for _ in range(3)] == ["one", None, "three"]
+    # The body is read to its end, so the SDK's pool keeps the connection for the next call.
+    assert llm.connections == 1
+
+
+def test_comments_and_multi_line_data_in_the_stream_are_understood(llm):
+    chunk = {"choices": [{"index": 0, "delta": {"content": "Hello"}, "finish_reason": None}]}
+    end = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "model": "gpt-4o-mini"}
+    pretty = json.dumps(end, indent=1).replace("\n", "\ndata: ")  # one event split over several data lines
+    llm.script([raw_stream([json.dumps(chunk) + "\n: keep-alive", pretty])])
+    result = complete(QUESTION, config=config_for(llm))
+    assert result.text == "Hello" and result.finish_reason == "stop"
+
+
+def test_an_error_object_in_the_stream_is_a_provider_failure(llm):
+    chunk = {"choices": [{"index": 0, "delta": {"content": "Half"}, "finish_reason": None}]}
+    llm.script([raw_stream([json.dumps(chunk), json.dumps({"error": {"message": "overloaded, key sk-abcdef123456"}})])])
+    events = []
+    with pytest.raises(LLMError) as caught:
+        for event in stream_chat(QUESTION, config=config_for(llm)):
+            events.append(event)
+    assert [e.text for e in events] == ["Half"]  # text was shown: not retried, so not shown twice
+    assert caught.value.kind == "unavailable" and "failed mid-stream: overloaded" in caught.value.message
+    assert "sk-abcdef" not in caught.value.message
+
+
+def test_a_chunk_that_is_not_json_is_a_bad_response(llm):
+    llm.script([raw_stream(["{not json"])])
+    with pytest.raises(LLMError) as caught:
+        complete(QUESTION, config=config_for(llm))
+    assert caught.value.kind == "bad_response" and "not JSON" in caught.value.message
+
+
+def test_a_connection_dropped_mid_stream_is_unavailable_and_retried_before_any_text(llm):
+    role_only = {"choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}
+    llm.script([raw_stream([json.dumps(role_only)], cut=True), text("second try")])
+    events = collect(llm)
+    assert [e.reason for e in events if isinstance(e, Retrying)] == [f"could not connect to the LLM provider at 127.0.0.1:{llm.port}"]
+    assert events[-1].text == "second try"
 
 
 # --- usage and cost --------------------------------------------------------------------------

@@ -140,6 +140,24 @@ class Hang(Reply):
 
 
 @dataclass
+class RawStream(Reply):
+    """An event stream of the given `data:` payloads as they are, ended by `[DONE]` unless `cut`
+    (then the connection drops without the terminating chunk): broken or unusual providers."""
+
+    payloads: list[str]
+    cut: bool = False
+
+    def respond(self, out, body, server):
+        out.start_sse()
+        for payload in self.payloads:
+            out._chunk(b"data: " + payload.encode() + b"\n\n")
+        if self.cut:
+            out.abort()
+        else:
+            out.done()
+
+
+@dataclass
 class Delay(Reply):
     seconds: float
     then: Reply
@@ -186,6 +204,10 @@ def error(status: int, message: str, *, headers: dict | None = None, **options) 
 
 def hang(seconds: float, *, text: str | None = None) -> Hang:
     return Hang(seconds=seconds, text=text)
+
+
+def raw_stream(payloads: list[str], *, cut: bool = False) -> RawStream:
+    return RawStream(payloads, cut)
 
 
 def delay(seconds: float, then: Reply) -> Delay:
@@ -262,6 +284,7 @@ class ScriptedLLMServer:
             self.requests: list[dict] = []
             self.request_headers: list[dict] = []
             self.exhausted: list[dict] = []
+            self.connections = 0  # TCP connections accepted: kept-alive ones count once
             self.token_delay = self.default_token_delay
 
     def pending(self, match: str | None = None) -> int:
@@ -411,11 +434,14 @@ def _split_even(value: str, parts: int) -> list[str]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
+    disable_nagle_algorithm = True  # as production servers do: a small last chunk is not held back
 
     def log_message(self, format, *args):  # quiet: tests assert on recorded requests instead
         pass
 
     def handle(self):
+        with self.scripted._lock:
+            self.scripted.connections += 1
         try:
             super().handle()
         except (ConnectionError, TimeoutError):
