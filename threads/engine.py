@@ -22,9 +22,9 @@ from config.worker import run_periodically
 from executor import services as sql_services
 
 from . import prompt
-from .events import append_event, emit, written_together
-from .models import Artifact, Confirmation, Message, Run, Thread
-from .services import add_message, finish_run, requeue_run
+from .events import append_event, emit
+from .models import Artifact, Confirmation, Message, Run, RunEvent, Thread
+from .services import add_message, do_finish_run, finish_run, requeue_run, save_message
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ class AgentLoop:
         self.timings = dict(run.timings or {})
         model = (run.config or {}).get("model") or (self.assistant.model if self.assistant else "") or None
         self.llm_config = llm.LLMConfig.from_settings(model)
-        self.record_answer = None  # the final answer, written when the run finishes
+        self.answer = None  # the final answer (message, event), written when the run finishes
 
     def check_cancelled(self) -> None:
         if Run.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
@@ -314,15 +314,12 @@ class AgentLoop:
             if self.run.steps >= max_steps:
                 self._say(f"I stopped after {max_steps} steps without a final answer. Ask me to continue if you want me to keep going.")
                 return
-            completion, record = self._call_llm(system + prompt.history_messages(self.thread), tools)
+            completion, answer = self._call_llm(system + prompt.history_messages(self.thread), tools)
             self.run.steps += 1
             if not completion.tool_calls:
-                # The answer is written with the run's end, in one transaction: one commit less.
-                self.record_answer = record
+                self.answer = answer  # written with the run's end: one commit, not two
                 return
-            with transaction.atomic():
-                record()
-                Run.objects.filter(pk=self.run.pk).update(steps=self.run.steps, usage=self.usage)
+            self._record_step(answer)
             for call in completion.tool_calls:
                 self.check_cancelled()
                 cancelled = self._execute_tool_call(call)
@@ -355,23 +352,29 @@ class AgentLoop:
         if first_token_at is not None and "first_token_seconds" not in self.timings:
             self.timings["first_token_seconds"] = round(first_token_at - started, 4)
         calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in completion.tool_calls]
+        # The model's message and its event, not yet written: a final answer is written with the
+        # run's end (services.do_finish_run), a step with tool calls by _record_step.
+        message = Message(
+            id=message_id, thread_id=self.run.thread_id, run=self.run, role=Message.Role.AI, content=completion.text or "", tool_calls=calls,
+            metadata={
+                "model": completion.model, "is_demo": completion.is_demo, "finish_reason": completion.finish_reason,
+                "usage": {"input_tokens": completion.usage.prompt_tokens, "output_tokens": completion.usage.completion_tokens,
+                          "total_tokens": completion.usage.total_tokens} if completion.usage else None,
+            },
+        )
+        event = RunEvent(thread_id=self.run.thread_id, run_id=self.run.id, type="assistant_response_message", message_id=message_id, data={
+            "text": completion.text,
+            "tool_calls": [{"name": c.name, "call_id": c.id, "input": _tool_input(c)} for c in completion.tool_calls],
+        })
+        return completion, (message, event)
 
-        def record() -> None:
-            """Write the model's message and its event (call inside a transaction)."""
-            add_message(
-                self.thread, role=Message.Role.AI, content=completion.text or "", run=self.run, tool_calls=calls, id=message_id,
-                metadata={
-                    "model": completion.model, "is_demo": completion.is_demo, "finish_reason": completion.finish_reason,
-                    "usage": {"input_tokens": completion.usage.prompt_tokens, "output_tokens": completion.usage.completion_tokens,
-                              "total_tokens": completion.usage.total_tokens} if completion.usage else None,
-                },
-            )
-            append_event(self.run.thread_id, self.run.id, "assistant_response_message", {
-                "text": completion.text,
-                "tool_calls": [{"name": c.name, "call_id": c.id, "input": _tool_input(c)} for c in completion.tool_calls],
-            }, message_id=message_id)
-
-        return completion, record
+    def _record_step(self, answer) -> None:
+        """Write a reply that asks for tools, with the run's progress, in one transaction."""
+        message, event = answer
+        with transaction.atomic():
+            save_message(message)
+            append_event(event.thread_id, event.run_id, event.type, event.data, message_id=event.message_id)
+            Run.objects.filter(pk=self.run.pk).update(steps=self.run.steps, usage=self.usage)
 
     def _execute_tool_call(self, call) -> bool:
         from executor.sandbox import execute_python
@@ -455,11 +458,8 @@ def _execute_run(run_id, worker: str) -> str | None:
         except Exception as exc:  # noqa: BLE001 - any failure must reach the client as an event
             log.exception("run failed", extra={"run_id": str(run.id), "thread_id": str(run.thread_id)})
             status, error = Run.Status.FAILED, f"Internal error while running ({type(exc).__name__})."
-        with transaction.atomic(), written_together():
-            if loop is not None:
-                if status == Run.Status.COMPLETED and loop.record_answer is not None:
-                    loop.record_answer()
-            used = {"usage": loop.usage, "timings": loop.timings, "steps": loop.run.steps} if loop is not None else {}
-            finish_run(run, status, error=error, **used)
+        answer = loop.answer if loop is not None and status == Run.Status.COMPLETED else None
+        used = {"usage": loop.usage, "timings": loop.timings, "steps": loop.run.steps} if loop is not None else {}
+        do_finish_run(run, status, error=error, answer=answer, **used)
         log.info("run %s", status)
     return status

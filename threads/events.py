@@ -115,27 +115,11 @@ def emit(thread_id, run_id, type_: str, data: dict, *, message_id=None) -> RunEv
     instead of four round trips: deltas are emitted while the model streams, so they are the
     engine's most frequent write.
     """
-    connection = transaction.get_connection()
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    from . import statements
+
+    if not statements.available(transaction.get_connection()):
         with transaction.atomic():
             return append_event(thread_id, run_id, type_, data, message_id=message_id)
     event = RunEvent(thread_id=thread_id, run_id=run_id, type=type_, data=data, message_id=message_id)
-    fields = [RunEvent._meta.get_field(name) for name in ("thread", "run", "type", "payload", "message_id", "created_at")]
-    values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
-    quote = connection.ops.quote_name
-    thread_table, event_table = quote(Thread._meta.db_table), quote(RunEvent._meta.db_table)
-    columns = ", ".join(quote(field.column) for field in fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH bumped AS (UPDATE {thread_table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq) "
-            f"INSERT INTO {event_table} ({columns}, seq) SELECT {', '.join(['%s'] * len(fields))}, last_seq FROM bumped "
-            "RETURNING id, seq",
-            [Thread._meta.pk.get_db_prep_value(thread_id, connection), *values],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        raise Thread.DoesNotExist(f"thread {thread_id} not found")
-    event.id, event.seq = row
-    event._state.adding = False
-    bus.publish_thread_events(thread_id, [event])  # committed: the statement was its own transaction
+    statements.OneStatement().events_of(thread_id, [event]).execute()
     return event

@@ -5,15 +5,16 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from assistants.models import Assistant
 from config.identity import Principal
 
-from . import bus
-from .events import append_event
-from .models import Confirmation, Message, Run, Thread
+from . import bus, statements
+from .events import append_event, written_together
+from .models import Confirmation, Message, Run, RunEvent, Thread
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,21 @@ def create_thread(principal: Principal, *, assistant: Assistant | None = None, n
     return thread
 
 
+def next_message_seq_expression(thread_id):
+    """next_message_seq() computed by the database inside the statement that inserts the message."""
+    last = Message.objects.filter(thread_id=thread_id).order_by("-seq").values("seq")[:1]
+    return Coalesce(Subquery(last), Value(0)) + Value(1)
+
+
 def add_message(thread: Thread, *, role: str, content: str, run: Run | None = None, seq: int | None = None, **fields) -> Message:
-    seq = next_message_seq(thread.id) if seq is None else seq
-    return Message.objects.create(thread=thread, run=run, seq=seq, role=role, content=content, **fields)
+    return save_message(Message(thread=thread, run=run, role=role, content=content, **fields), seq=seq)
+
+
+def save_message(message: Message, *, seq: int | None = None) -> Message:
+    """Write a new message at the thread's next seq (call inside the transaction that needs it)."""
+    message.seq = next_message_seq(message.thread_id) if seq is None else seq
+    message.save(force_insert=True)
+    return message
 
 
 def do_start_run(thread: Thread, message: str | None, *, config: dict | None = None, input_messages=None, new_thread: bool = False) -> Run:
@@ -90,11 +103,27 @@ def do_start_run(thread: Thread, message: str | None, *, config: dict | None = N
 def do_ask(principal: Principal, thread: Thread | None, message: str, *, assistant: Assistant | None = None) -> tuple[Thread, Run]:
     """A message on `thread`, or on a new thread created with its first run in one transaction
     (one commit, a WAL flush, instead of two). Returns the thread as it was before the run."""
+    if thread is None and statements.available():
+        return _start_on_new_thread(principal, message, assistant or default_assistant(principal))
     with transaction.atomic():
         new_thread = thread is None
         if new_thread:
             thread = create_thread(principal, assistant=assistant, name=message[:80])
         run = do_start_run(thread, message, new_thread=new_thread)
+    return thread, run
+
+
+def _start_on_new_thread(principal: Principal, message: str, assistant: Assistant) -> tuple[Thread, Run]:
+    """do_ask() on a new thread as one statement (PostgreSQL): the same rows and `start` event as
+    create_thread() + do_start_run(new_thread=True), committed together, then the run is queued."""
+    thread = Thread(assistant=assistant, name=message[:80], metadata={}, last_seq=1)  # holds its one event's seq
+    thread.assign_owner(principal)
+    run = Run(thread=thread, config={})
+    human = Message(thread=thread, run=run, seq=1, role=Message.Role.HUMAN, content=message)
+    start = RunEvent(thread_id=thread.id, run_id=run.id, type="start", data={"thread_id": str(thread.id)}, message_id=human.id)
+    statements.OneStatement().insert(thread).insert(run).insert(human).events_of(thread.id, [start], first_seq=1).execute()
+    thread.last_seq = 0  # the thread as it was before the run, as do_ask returns it
+    enqueue_run(run.id)
     return thread, run
 
 
@@ -153,12 +182,44 @@ def finish_run(run: Run, status: str, *, error: str = "", **fields) -> None:
     now = timezone.now()
     Run.objects.filter(pk=run.pk).update(status=status, error=error, finished_at=now, heartbeat_at=now, **fields)
     run.status, run.error, run.finished_at = status, error, now
+    for type_, data in _terminal_events(run, status, error):
+        append_event(run.thread_id, run.id, type_, data)
+
+
+def _terminal_events(run: Run, status: str, error: str) -> list[tuple[str, dict]]:
     if status == Run.Status.FAILED:
-        append_event(run.thread_id, run.id, "error", {"message": error or "The run failed."})
-    else:
-        if status == Run.Status.CANCELLED:
-            append_event(run.thread_id, run.id, "run_cancelled", {"run_id": str(run.id)})
-        append_event(run.thread_id, run.id, "finish", {})
+        return [("error", {"message": error or "The run failed."})]
+    if status == Run.Status.CANCELLED:
+        return [("run_cancelled", {"run_id": str(run.id)}), ("finish", {})]
+    return [("finish", {})]
+
+
+def do_finish_run(run: Run, status: str, *, error: str = "", answer: tuple[Message, RunEvent] | None = None, **fields) -> None:
+    """Close a run, with the answer that ends it (an unsaved message and its event), committed.
+
+    On PostgreSQL one statement (message at the thread's next seq, the run's columns, the answer's
+    and the terminal events); elsewhere the same rows in one transaction.
+    """
+    if not statements.available():
+        with transaction.atomic(), written_together():
+            if answer is not None:
+                message, event = answer
+                save_message(message)
+                append_event(event.thread_id, event.run_id, event.type, event.data, message_id=event.message_id)
+            finish_run(run, status, error=error, **fields)
+        return
+    now = timezone.now()
+    one = statements.OneStatement()
+    events = []
+    if answer is not None:
+        message, event = answer
+        message.seq = next_message_seq_expression(message.thread_id)
+        one.insert(message)
+        events.append(event)
+    one.update(Run.objects.filter(pk=run.pk), status=status, error=error, finished_at=now, heartbeat_at=now, **fields)
+    events += [RunEvent(thread_id=run.thread_id, run_id=run.id, type=type_, data=data) for type_, data in _terminal_events(run, status, error)]
+    one.events_of(run.thread_id, events).execute()
+    run.status, run.error, run.finished_at = status, error, now
 
 
 def requeue_run(run: Run, *, reason: str, now=None, **fields) -> None:

@@ -1,0 +1,150 @@
+"""A run's start and end as one PostgreSQL statement: one round trip, the same rows as the ORM path.
+
+The ORM path is what SQLite (and any caller inside a transaction) takes; each test runs both on
+twin threads and compares what they wrote, ids and timestamps aside.
+"""
+
+import pytest
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from config.identity import Principal
+from threads import bus, services
+from threads.models import Message, Run, RunEvent, Thread
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),  # outside a transaction, where the one-statement path applies
+    pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql", reason="PostgreSQL only"),
+]
+
+ALICE = Principal("acme", "alice")
+
+
+@pytest.fixture
+def published(monkeypatch):
+    calls = []
+    monkeypatch.setattr(bus, "publish_thread_events", lambda thread_id, events: calls.append((str(thread_id), [(e.seq, e.type) for e in events])))
+    return calls
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    calls = []
+    monkeypatch.setattr(services, "enqueue_run", lambda run_id: calls.append(str(run_id)))
+    return calls
+
+
+def started_run() -> Run:
+    """A thread with its question and a running run, as the engine finds it before the answer."""
+    thread = Thread(name="twin")
+    thread.assign_owner(ALICE)
+    thread.save()
+    run = Run.objects.create(thread=thread, status=Run.Status.RUNNING)
+    with transaction.atomic():
+        services.add_message(thread, role=Message.Role.HUMAN, content="How many albums?", run=run)
+        services.append_event(thread.id, run.id, "start", {"thread_id": str(thread.id)})
+    return run
+
+
+def answer_for(run: Run, text: str = "347 albums."):
+    message = Message(thread_id=run.thread_id, run=run, role=Message.Role.AI, content=text, metadata={"model": "m", "usage": None})
+    event = RunEvent(thread_id=run.thread_id, run_id=run.id, type="assistant_response_message", message_id=message.id,
+                     data={"text": text, "tool_calls": []})
+    return message, event
+
+
+def written(thread_id) -> dict:
+    """What the thread holds, with its own ids replaced by names so twins compare equal."""
+    thread = Thread.objects.get(pk=thread_id)
+    names = {str(thread.id): "thread", **{str(run.id): f"run{i}" for i, run in enumerate(thread.runs.order_by("created_at"))}}
+    messages = list(Message.objects.filter(thread=thread).order_by("seq"))
+    names.update({str(m.id): f"message{m.seq}" for m in messages})
+
+    def name(value):
+        return names.get(str(value), value) if value is not None else None
+
+    def named(data):
+        return {key: name(value) if key in ("thread_id", "run_id") else value for key, value in data.items()}
+
+    return {
+        "thread": (thread.name, thread.last_seq, thread.tenant, thread.owner, thread.assistant_id is not None),
+        "runs": [(run.status, run.error, run.usage, run.steps, run.finished_at is not None) for run in thread.runs.order_by("created_at")],
+        "messages": [(m.seq, m.role, m.content, name(m.run_id), m.tool_calls, m.metadata) for m in messages],
+        "events": [(e.seq, e.type, named(e.data), name(e.run_id), name(e.message_id)) for e in RunEvent.objects.filter(thread=thread).order_by("seq")],
+    }
+
+
+@pytest.mark.parametrize("status, error, answered", [
+    (Run.Status.COMPLETED, "", True),
+    (Run.Status.FAILED, "The language model failed: boom", False),
+    (Run.Status.CANCELLED, "", False),
+])
+def test_a_run_ends_in_one_statement_with_the_rows_of_the_orm_path(published, status, error, answered):
+    one, orm = started_run(), started_run()
+    used = {"usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11, "cost_usd": 0.0}, "steps": 1}
+    published.clear()  # the twins' `start` events
+
+    with CaptureQueriesContext(connection) as queries:
+        services.do_finish_run(one, status, error=error, answer=answer_for(one) if answered else None, **used)
+    assert len(queries) == 1 and queries[0]["sql"].startswith("WITH ")
+
+    with transaction.atomic():  # inside a transaction the ORM path is taken
+        services.do_finish_run(orm, status, error=error, answer=answer_for(orm) if answered else None, **used)
+
+    assert written(one.thread_id) == written(orm.thread_id)
+    state = written(one.thread_id)
+    assert state["runs"] == [(status, error, used["usage"], 1, True)]
+    types = [e[1] for e in state["events"]]
+    assert types == {"completed": ["start", "assistant_response_message", "finish"], "failed": ["start", "error"],
+                     "cancelled": ["start", "run_cancelled", "finish"]}[status]
+    assert [e[0] for e in state["events"]] == list(range(1, len(types) + 1)) and state["thread"][1] == len(types)
+    # One wake-up with every event of the statement, sent after it committed.
+    assert published[0] == (str(one.thread_id), [(seq, t) for seq, t in enumerate(types[1:], start=2)])
+    assert one.status == status and one.finished_at is not None
+
+
+def test_the_answer_takes_the_threads_next_message_seq():
+    run = started_run()
+    with transaction.atomic():
+        services.add_message(Thread(pk=run.thread_id), role=Message.Role.TOOL, content="rows", run=run, tool_call_id="c1")
+    services.do_finish_run(run, Run.Status.COMPLETED, answer=answer_for(run))
+    assert list(Message.objects.filter(thread_id=run.thread_id).order_by("seq").values_list("seq", "role")) == [
+        (1, "human"), (2, "tool"), (3, "ai"),
+    ]
+
+
+def test_a_statement_that_fails_writes_nothing(published):
+    run = started_run()
+    message, event = answer_for(run)
+    duplicate = Message.objects.filter(thread_id=run.thread_id).first()
+    message.id = duplicate.id  # the insert collides with an existing row
+    published.clear()
+
+    with pytest.raises(IntegrityError):
+        services.do_finish_run(run, Run.Status.COMPLETED, answer=(message, event))
+
+    run.refresh_from_db()
+    assert run.status == Run.Status.RUNNING and run.finished_at is None
+    assert list(RunEvent.objects.filter(thread_id=run.thread_id).values_list("type", flat=True)) == ["start"]
+    assert Thread.objects.get(pk=run.thread_id).last_seq == 1
+    assert published == []
+
+
+def test_a_question_on_a_new_thread_starts_in_one_statement_with_the_rows_of_the_orm_path(published, enqueued):
+    services.default_assistant(ALICE)  # made on first use; both twins find it
+
+    with CaptureQueriesContext(connection) as queries:
+        thread, run = services.do_ask(ALICE, None, "Top customers by revenue?")
+    # Finding the default assistant, then the thread, run, message and `start` event together.
+    assert len(queries) == 2 and queries[1]["sql"].startswith("WITH ")
+    assert thread.last_seq == 0  # the thread as it was before the run
+    assert enqueued == [str(run.id)]
+    assert published == [(str(thread.id), [(1, "start")])]
+
+    with transaction.atomic():
+        orm_thread, _ = services.do_ask(ALICE, None, "Top customers by revenue?")
+
+    assert written(thread.id) == written(orm_thread.id)
+    assert written(thread.id)["events"] == [(1, "start", {"thread_id": "thread"}, "run0", "message1")]
+    assert Thread.objects.get(pk=thread.id).assistant_id == Thread.objects.get(pk=orm_thread.id).assistant_id

@@ -1,0 +1,101 @@
+"""Several writes sent to PostgreSQL as one statement.
+
+A run's start (thread, run, message, `start` event) and its end (answer, run status, the answer's
+and `finish` events) are each one transaction of several rows. Sent row by row that is BEGIN, a
+statement per row, the thread's counter bump and COMMIT: seven round trips, each costing more
+Python than PostgreSQL time. Data-modifying CTEs make them one statement, atomic on its own in
+autocommit (no BEGIN or COMMIT), writing the same rows under the same per-thread seq rule as
+events.append_event. Only on PostgreSQL outside a transaction (`available`); elsewhere callers
+take the ORM path, which writes the same rows.
+"""
+
+from django.db import connection as default_connection
+from django.db.models import sql
+
+from . import bus
+from .models import RunEvent, Thread
+
+EVENT_COLUMNS = ("thread", "run", "type", "payload", "message_id", "created_at")
+
+
+def available(connection=default_connection) -> bool:
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+class OneStatement:
+    """Collect inserts, updates and a thread's events; `execute()` sends them as one statement
+    and publishes the events' wake-up (the statement committed as it ended)."""
+
+    def __init__(self, connection=default_connection):
+        self.connection = connection
+        self.parts: list[tuple[str, list]] = []
+        self.thread_id = None
+        self.events: list[RunEvent] = []
+        self.first_seq = None
+
+    def insert(self, obj) -> "OneStatement":
+        """The INSERT Django would send for `obj` (a new row with its primary key set)."""
+        meta = obj._meta
+        fields = [field for field in meta.local_concrete_fields if field is not meta.auto_field and not field.generated]
+        query = sql.InsertQuery(type(obj))
+        query.insert_values(fields, [obj])
+        [(statement, params)] = query.get_compiler(connection=self.connection).as_sql()
+        self.parts.append((statement, list(params)))
+        return self
+
+    def update(self, queryset, **values) -> "OneStatement":
+        """queryset.update(**values) as a part of the statement (filter on columns of its own table)."""
+        query = queryset.query.chain(sql.UpdateQuery)
+        query.add_update_values(values)
+        statement, params = query.get_compiler(connection=self.connection).as_sql()
+        self.parts.append((statement, list(params)))
+        return self
+
+    def events_of(self, thread_id, events: list[RunEvent], *, first_seq: int | None = None) -> "OneStatement":
+        """Append `events` to the thread's log. `first_seq` is for a thread inserted by this very
+        statement: its row already holds the last seq (sibling CTEs cannot see each other's rows,
+        so its counter cannot be bumped here)."""
+        self.thread_id, self.events, self.first_seq = thread_id, list(events), first_seq
+        return self
+
+    def execute(self) -> list[RunEvent]:
+        quote = self.connection.ops.quote_name
+        ctes, params = [], []
+        for index, (statement, part_params) in enumerate(self.parts):
+            ctes.append(f"w{index} AS ({statement})")
+            params.extend(part_params)
+        count = len(self.events)
+        if count and self.first_seq is None:
+            ctes.append(f"bumped AS (UPDATE {quote(Thread._meta.db_table)} SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq)")
+            params.extend([count, self._thread_key()])
+        fields = [RunEvent._meta.get_field(name) for name in EVENT_COLUMNS]
+        columns = ", ".join(quote(field.column) for field in fields) + ", seq"
+        placeholders = ", ".join(["%s"] * len(fields))
+        for index, event in enumerate(self.events):
+            values = [field.get_db_prep_save(getattr(event, field.attname), self.connection) for field in fields]
+            if self.first_seq is None:
+                source = f"SELECT {placeholders}, last_seq - %s FROM bumped"
+                values.append(count - 1 - index)
+            else:
+                source = f"VALUES ({placeholders}, %s)"
+                values.append(self.first_seq + index)
+            ctes.append(f"e{index} AS (INSERT INTO {quote(RunEvent._meta.db_table)} ({columns}) {source})")
+            params.extend(values)
+        final = "SELECT last_seq FROM bumped" if count and self.first_seq is None else "SELECT %s"
+        if not (count and self.first_seq is None):
+            params.append((self.first_seq or 1) + count - 1)
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"WITH {', '.join(ctes)} {final}", params)
+            row = cursor.fetchone()
+        if row is None:
+            raise Thread.DoesNotExist(f"thread {self.thread_id} not found")
+        last = row[0]
+        for index, event in enumerate(self.events):
+            event.seq = last - count + 1 + index
+            event._state.adding = False
+        if self.events:
+            bus.publish_thread_events(self.thread_id, self.events)
+        return self.events
+
+    def _thread_key(self):
+        return Thread._meta.pk.get_db_prep_value(self.thread_id, self.connection)
