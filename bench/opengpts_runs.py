@@ -29,15 +29,19 @@ def one_run(client, base, headers, thread_id, n):
     started = time.monotonic()
     first_data = None
     body = {"thread_id": thread_id, "input": {"messages": [{"content": f"have a good day {n}", "type": "human"}]}}
+    ended = None
     with client.stream("POST", f"{base}/runs/stream", json=body, headers=headers, timeout=60) as response:
         for line in response.iter_lines():
             if line.startswith("event: data") and first_data is None:
                 first_data = time.monotonic() - started
-            if line.startswith("event: end"):
-                break
+            if line.startswith("event: end") and ended is None:
+                ended = time.monotonic() - started
             if line.startswith("event: error"):
                 raise RuntimeError("run failed")
-    return time.monotonic() - started, first_data
+        # Read to the end of the stream, as an SSE client does: the connection is kept for the next run.
+    if ended is None:
+        raise RuntimeError("the stream ended without `end`")
+    return ended, first_data
 
 
 def measure(base, headers, assistant_id, runs, workers):

@@ -49,15 +49,19 @@ def one_run(client, base, headers, question, *, all_events=False):
     started = time.monotonic()
     url = f"{base}/threads" + ("?events=all" if all_events else "")
     first_text_at = None
+    finished_at = None
     with client.stream("POST", url, json={"message": question}, headers=headers, timeout=60) as response:
         for event, _ in sse_events(response):
             if first_text_at is None and event in ("assistant_delta", "assistant_response_message"):
                 first_text_at = time.monotonic()
-            if event in ("finish", "error"):
-                if event == "error":
-                    raise RuntimeError("run failed")
-                break
-    return time.monotonic() - started, first_text_at
+            if event == "error":
+                raise RuntimeError("run failed")
+            if event == "finish" and finished_at is None:
+                finished_at = time.monotonic()
+        # Read to the end of the stream, as an SSE client does: the connection is kept for the next run.
+    if finished_at is None:
+        raise RuntimeError("the stream ended without `finish`")
+    return finished_at - started, first_text_at
 
 
 def sequential(base, headers, runs):

@@ -47,8 +47,10 @@ def next_message_seq(thread_id) -> int:
     return (current or 0) + 1
 
 
-def create_thread(principal: Principal, *, assistant: Assistant | None = None, name: str = "", metadata: dict | None = None) -> Thread:
+def create_thread(principal: Principal, *, assistant: Assistant | None = None, name: str = "", metadata: dict | None = None, thread_id=None) -> Thread:
     thread = Thread(assistant=assistant or default_assistant(principal), name=name[:300], metadata=metadata or {})
+    if thread_id is not None:
+        thread.id = thread_id
     thread.assign_owner(principal)
     thread.save(force_insert=True)
     return thread
@@ -95,34 +97,39 @@ def do_start_run(thread: Thread, message: str | None, *, config: dict | None = N
             human = added if role == Message.Role.HUMAN else human
         if not new_thread and not locked.name and message:
             Thread.objects.filter(pk=locked.pk, name="").update(name=message[:80])
-        append_event(locked.id, run.id, "start", {"thread_id": str(locked.id)}, message_id=human.id if human else None)
+        run.start_event = append_event(locked.id, run.id, "start", {"thread_id": str(locked.id)}, message_id=human.id if human else None)
         transaction.on_commit(lambda: enqueue_run(run.id))
     return run
 
 
-def do_ask(principal: Principal, thread: Thread | None, message: str, *, assistant: Assistant | None = None) -> tuple[Thread, Run]:
-    """A message on `thread`, or on a new thread created with its first run in one transaction
-    (one commit, a WAL flush, instead of two). Returns the thread as it was before the run."""
+def do_ask(principal: Principal, thread: Thread | None, message: str, *, assistant: Assistant | None = None,
+           new_thread_id=None) -> tuple[Thread, Run]:
+    """A message on `thread`, or on a new thread (with `new_thread_id`, if given) created with its
+    first run in one transaction (one commit, a WAL flush, instead of two). Returns the thread as
+    it was before the run, and the run with its `start_event`."""
     if thread is None and statements.available():
-        return _start_on_new_thread(principal, message, assistant or default_assistant(principal))
+        return _start_on_new_thread(principal, message, assistant or default_assistant(principal), new_thread_id)
     with transaction.atomic():
         new_thread = thread is None
         if new_thread:
-            thread = create_thread(principal, assistant=assistant, name=message[:80])
+            thread = create_thread(principal, assistant=assistant, name=message[:80], thread_id=new_thread_id)
         run = do_start_run(thread, message, new_thread=new_thread)
     return thread, run
 
 
-def _start_on_new_thread(principal: Principal, message: str, assistant: Assistant) -> tuple[Thread, Run]:
+def _start_on_new_thread(principal: Principal, message: str, assistant: Assistant, thread_id=None) -> tuple[Thread, Run]:
     """do_ask() on a new thread as one statement (PostgreSQL): the same rows and `start` event as
     create_thread() + do_start_run(new_thread=True), committed together, then the run is queued."""
     thread = Thread(assistant=assistant, name=message[:80], metadata={}, last_seq=1)  # holds its one event's seq
+    if thread_id is not None:
+        thread.id = thread_id
     thread.assign_owner(principal)
     run = Run(thread=thread, config={})
     human = Message(thread=thread, run=run, seq=1, role=Message.Role.HUMAN, content=message)
     start = RunEvent(thread_id=thread.id, run_id=run.id, type="start", data={"thread_id": str(thread.id)}, message_id=human.id)
-    statements.OneStatement().insert(thread).insert(run).insert(human).events_of(thread.id, [start], first_seq=1).execute()
+    statements.OneStatement().insert(thread).insert(run).insert(human).events_of(thread.id, [start], first_seq=1).execute(publish=False)
     thread.last_seq = 0  # the thread as it was before the run, as do_ask returns it
+    run.start_event = start
     enqueue_run(run.id)
     return thread, run
 

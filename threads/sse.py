@@ -4,6 +4,7 @@ They hold no database connection between reads: every read borrows one from the 
 """
 
 import logging
+import uuid
 
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -15,7 +16,7 @@ from . import selectors, services
 from .events import PROMPTQL_EVENTS
 from .http import SSE_HEADERS, HttpError, authenticate, json_body, last_event_id, sse_frame
 from .serializers import MessageInSerializer, event_dict
-from .streams import KEEPALIVE, active_run_id, follow
+from .streams import KEEPALIVE, active_run_id, follow, subscribe
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,10 @@ def _event_filter(request):
     return None if request.GET.get("events") == ALL_EVENTS else PROMPTQL_EVENTS
 
 
-async def _sse(thread_id, after: int, run_id, include) -> StreamingHttpResponse:
+async def _sse(thread_id, after: int, run_id, include, **following) -> StreamingHttpResponse:
     async def frames():
         yield b": querent stream\n\n"
-        async for event in follow(thread_id, after, until_run=run_id):
+        async for event in follow(thread_id, after, until_run=run_id, **following):
             if event is KEEPALIVE:
                 yield b": keep-alive\n\n"
                 continue
@@ -40,9 +41,9 @@ async def _sse(thread_id, after: int, run_id, include) -> StreamingHttpResponse:
     return StreamingHttpResponse(frames(), content_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def _collect(thread_id, after: int, run_id, include) -> list[dict]:
+async def _collect(thread_id, after: int, run_id, include, **following) -> list[dict]:
     collected = []
-    async for event in follow(thread_id, after, until_run=run_id):
+    async for event in follow(thread_id, after, until_run=run_id, **following):
         if event is not KEEPALIVE and (include is None or event["type"] in include):
             collected.append(event_dict(event))
     return collected
@@ -55,7 +56,7 @@ def _validated_message(body: dict) -> dict:
     return serializer.validated_data
 
 
-def _start_sync(principal, thread_id, message: dict):
+def _start_sync(principal, thread_id, message: dict, new_thread_id):
     from assistants.models import Assistant
 
     thread = assistant = None
@@ -66,10 +67,10 @@ def _start_sync(principal, thread_id, message: dict):
         if assistant is None:
             raise HttpError(404, "assistant not found")
     try:
-        thread, run = services.do_ask(principal, thread, message["message"], assistant=assistant)
+        thread, run = services.do_ask(principal, thread, message["message"], assistant=assistant, new_thread_id=new_thread_id)
     except services.Conflict as exc:
         raise HttpError(409, str(exc)) from None
-    return thread.id, run.id, thread.last_seq
+    return run.id, thread.last_seq, run.start_event.as_dict()
 
 
 start_run = in_worker_thread(_start_sync)
@@ -77,15 +78,23 @@ start_run = in_worker_thread(_start_sync)
 
 async def promptql_post(request, principal, body: dict, thread_id=None):
     message = _validated_message(body)
+    stream_thread_id = thread_id or uuid.uuid4()  # a new thread's id is chosen here, to subscribe first
+    # Subscribed before the run is written, so the stream starts from the `start` event it wrote
+    # instead of reading the log back.
+    wakeups = await subscribe(stream_thread_id)
     try:
-        new_thread_id, run_id, before = await start_run(principal, thread_id, message)
-    except Http404 as exc:
-        raise HttpError(404, str(exc) or "thread not found") from None
+        run_id, before, start = await start_run(principal, thread_id, message, None if thread_id else stream_thread_id)
+    except BaseException as exc:
+        await wakeups.close()
+        if isinstance(exc, Http404):
+            raise HttpError(404, str(exc) or "thread not found") from None
+        raise
     include = _event_filter(request)
+    following = {"wakeups": wakeups, "known": [start]}
     if not message["stream"]:
-        events = await _collect(new_thread_id, before, run_id, include)
-        return JsonResponse({"thread_id": str(new_thread_id), "run_id": str(run_id), "events": events})
-    return await _sse(new_thread_id, before, run_id, include)
+        events = await _collect(stream_thread_id, before, run_id, include, **following)
+        return JsonResponse({"thread_id": str(stream_thread_id), "run_id": str(run_id), "events": events})
+    return await _sse(stream_thread_id, before, run_id, include, **following)
 
 
 @in_worker_thread

@@ -58,7 +58,9 @@ class OneStatement:
         self.thread_id, self.events, self.first_seq = thread_id, list(events), first_seq
         return self
 
-    def execute(self) -> list[RunEvent]:
+    def execute(self, *, publish: bool = True) -> list[RunEvent]:
+        """Send the statement; then announce the events unless `publish` is False (a thread made
+        by this statement: nobody can be following it yet, and its creator has the events)."""
         quote = self.connection.ops.quote_name
         ctes, params = [], []
         for index, (statement, part_params) in enumerate(self.parts):
@@ -93,7 +95,7 @@ class OneStatement:
         for index, event in enumerate(self.events):
             event.seq = last - count + 1 + index
             event._state.adding = False
-        if self.events:
+        if self.events and publish:
             bus.publish_thread_events(self.thread_id, self.events)
         return self.events
 

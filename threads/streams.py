@@ -322,6 +322,11 @@ def _hub() -> _Hub | None:
     return hub
 
 
+# A subscription taken before a run starts (subscribe) is left if no stream follows it this soon:
+# the client went away before its response began.
+ADOPT_WITHIN = 60.0
+
+
 class _Wakeups:
     """A follower's wake-up signal for one thread: the process hub's event, or plain polling."""
 
@@ -329,16 +334,42 @@ class _Wakeups:
         self.thread_id = str(thread_id)
         self.hub = None
         self.event = None
+        self.joined = False
+        self.expiry = None
 
-    async def __aenter__(self):
-        self.hub = _hub()
-        if self.hub is not None:
-            self.event = await self.hub.join(self.thread_id)
+    async def join(self) -> "_Wakeups":
+        if not self.joined:
+            self.joined = True
+            self.hub = _hub()
+            if self.hub is not None:
+                self.event = await self.hub.join(self.thread_id)
         return self
 
+    async def __aenter__(self):
+        if self.expiry is not None:
+            self.expiry.cancel()
+            self.expiry = None
+        return await self.join()
+
     async def __aexit__(self, *exc):
-        if self.hub is not None and self.event is not None:
-            await self.hub.leave(self.thread_id, self.event)
+        await self.close()
+
+    async def close(self) -> None:
+        hub, event, self.event = self.hub, self.event, None
+        if hub is not None and event is not None:
+            await hub.leave(self.thread_id, event)
+
+    @property
+    def announced(self) -> bool:
+        """Every event committed from now on will be announced (the hub confirmed the subscription)."""
+        return self.event is not None
+
+    def forget_known(self, after: int) -> None:
+        """Drop a wake-up that only announced events up to `after`, which the follower has (its
+        caller's own write). Not one that may mean lost messages (the hub resets `announced`)."""
+        tail = self.hub.tails.get(self.thread_id) if self.event is not None else None
+        if tail is not None and 0 < tail.announced <= after:
+            self.event.clear()
 
     async def read(self, after: int) -> list[dict]:
         """The log after `after`, shared with this process's other followers of the thread."""
@@ -361,18 +392,50 @@ class _Wakeups:
         self.event.clear()  # cleared before the caller re-reads the log, so no wake-up is lost
 
 
-async def follow(thread_id, after: int, *, until_run=None, live: bool = False, keepalive: float | None = None):
+async def subscribe(thread_id) -> _Wakeups:
+    """Wake-ups for a thread, taken before the caller writes to it: a stream that then follows with
+    `wakeups=` and the events the caller wrote as `known=` needs no first read of the log, since
+    every later event is announced. Left after ADOPT_WITHIN if no stream follows; `close()` it if
+    the write fails."""
+    wakeups = await _Wakeups(thread_id).join()
+    loop = asyncio.get_running_loop()
+    wakeups.expiry = loop.call_later(ADOPT_WITHIN, lambda: _background(loop.create_task(wakeups.close())))
+    return wakeups
+
+
+_pending_tasks: set = set()
+
+
+def _background(task) -> None:
+    _pending_tasks.add(task)  # a reference until it is done, so it is not collected half-way
+    task.add_done_callback(_pending_tasks.discard)
+
+
+async def follow(thread_id, after: int, *, until_run=None, live: bool = False, keepalive: float | None = None,
+                 wakeups: _Wakeups | None = None, known=()):
     """Yield event dicts after `after`; with `until_run`, stop after that run's terminal event.
 
     With `live`, follow until cancelled (a websocket). With neither, stop once the replay is done
     (a snapshot). Yields KEEPALIVE when idle for `keepalive` seconds so proxies keep the stream open.
+    `wakeups` and `known` come from subscribe(): the events the caller wrote after subscribing,
+    yielded without reading the log.
     """
     keepalive = keepalive or settings.SSE_KEEPALIVE
     last_activity = time.monotonic()
     last_stale_check = last_activity  # most streams end before the first check is due: no read spent
-    async with _Wakeups(thread_id) as wakeups:
+    async with (wakeups or _Wakeups(thread_id)) as wakeups:
+        for event in known:
+            if event["seq"] == after + 1:
+                after = event["seq"]
+                yield event
+        # What the caller wrote came along; anything later will be announced. Without a
+        # confirmed subscription (polling), or if `known` did not continue the log, read it.
+        read_first = not (known and wakeups.announced and after == known[-1]["seq"])
+        if not read_first:
+            wakeups.forget_known(after)
         while True:
-            events = await wakeups.read(after)
+            events = await wakeups.read(after) if read_first else []
+            read_first = True
             for event in events:
                 after = event["seq"]
                 yield event

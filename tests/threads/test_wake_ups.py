@@ -129,3 +129,97 @@ def test_wake_up_message_carries_small_events_only(thread):
     big = RunEvent(thread_id=thread.id, seq=2, type="tool_response_message", data={"output": "y" * (bus.PUSHED_PAYLOAD_MAX + 1)})
     message = json.loads(bus.wake_up_message(thread.id, [small, big]))
     assert message["seq"] == 2 and [wire["seq"] for wire in message["events"]] == [1]
+
+
+def _close_hub_of_this_loop():
+    async def close():
+        hub = streams._hubs.pop(id(asyncio.get_running_loop()), None)
+        if hub is not None and hub.receiver is not None:
+            hub.receiver.cancel()
+            await hub.client.aclose()
+    return close()
+
+
+@pytest.fixture
+def counted_reads(monkeypatch):
+    reads = []
+    real = streams.fetch_events
+
+    async def counting(thread_id, after):
+        reads.append(after)
+        return await real(thread_id, after)
+
+    monkeypatch.setattr(streams, "fetch_events", counting)
+    return reads
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_subscribed_before_the_write_follows_without_reading_the_log(settings, thread, counted_reads):
+    """What the caller wrote after subscribe() is passed as `known`; the rest arrives announced."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    settings.CHANNEL_PREFIX = f"querent-test-{uuid.uuid4().hex[:8]}"
+    from threads.models import Run
+
+    run = Run.objects.create(thread=thread)
+
+    async def scenario():
+        wakeups = await streams.subscribe(thread.id)
+        start = await in_worker_thread(emit)(thread.id, run.id, "start", {"thread_id": str(thread.id)})
+        seen = []
+
+        async def stream():
+            async for event in streams.follow(thread.id, 0, until_run=run.id, wakeups=wakeups, known=[start.as_dict()]):
+                seen.append((event["seq"], event["type"]))
+
+        following = asyncio.get_running_loop().create_task(stream())
+        await asyncio.sleep(0.05)
+        await in_worker_thread(emit)(thread.id, run.id, "assistant_delta", {"text": "tok"})
+        await in_worker_thread(emit)(thread.id, run.id, "finish", {})
+        await asyncio.wait_for(following, 5)
+        assert seen == [(1, "start"), (2, "assistant_delta"), (3, "finish")]
+        assert str(thread.id) not in streams._hub().waiters  # the stream left its subscription
+        await _close_hub_of_this_loop()
+
+    asyncio.run(scenario())
+    assert counted_reads == []  # every event came from the caller or inside a wake-up
+
+
+@pytest.mark.django_db(transaction=True)
+def test_known_events_that_do_not_continue_the_log_send_the_stream_to_it(settings, thread, counted_reads):
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    settings.CHANNEL_PREFIX = f"querent-test-{uuid.uuid4().hex[:8]}"
+    first = emit(thread.id, None, "assistant_delta", {"text": "written before anyone subscribed"})
+    second = emit(thread.id, None, "assistant_delta", {"text": "the caller's"})
+
+    async def scenario():
+        wakeups = await streams.subscribe(thread.id)
+        seen = [event["seq"] async for event in streams.follow(thread.id, 0, wakeups=wakeups, known=[second.as_dict()])]
+        assert seen == [first.seq, second.seq]  # from the log: the known event was not next after 0
+        await _close_hub_of_this_loop()
+
+    asyncio.run(scenario())
+    assert counted_reads == [0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_subscription_no_stream_follows_is_left(settings, thread, monkeypatch):
+    """The client left before its response began: the hub does not keep the thread subscribed."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    settings.CHANNEL_PREFIX = f"querent-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(streams, "ADOPT_WITHIN", 0.05)
+
+    async def scenario():
+        adopted = await streams.subscribe(thread.id)
+        abandoned = await streams.subscribe(thread.id)
+        hub = streams._hub()
+        assert len(hub.waiters[str(thread.id)]) == 2
+        async with adopted:  # a stream took this one over before the deadline
+            await asyncio.sleep(0.3)
+            assert hub.waiters[str(thread.id)] == {adopted.event}
+        assert str(thread.id) not in hub.waiters
+        await _close_hub_of_this_loop()
+
+    asyncio.run(scenario())

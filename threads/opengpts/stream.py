@@ -4,6 +4,7 @@ OpenGPTs frames with CRLF line ends; so does this view.
 """
 
 import json
+import uuid
 
 from django.http import Http404, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -14,7 +15,7 @@ from config.errors import first_error
 from ..http import SSE_HEADERS, HttpError, authenticate, json_body, sse_frame
 from ..models import Message
 from ..prompt import compact_tool_result
-from ..streams import KEEPALIVE, follow
+from ..streams import KEEPALIVE, follow, subscribe
 from . import services
 from .messages import langchain_dict
 from .serializers import RunInSerializer
@@ -34,10 +35,17 @@ def _start_sync(principal, body: dict):
         raise HttpError(404, "thread not found") from None
     except ValidationError as exc:
         raise HttpError(400, first_error(exc.detail), errors=exc.detail) from None
-    return run.id, run.thread_id, before
+    return run.id, run.thread_id, before, run.start_event.as_dict()
 
 
 start_run = in_worker_thread(_start_sync)
+
+
+def _thread_id_of(body: dict) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(body.get("thread_id")))
+    except ValueError:
+        return None  # the serializer names the problem
 
 
 class MessageBuilder:
@@ -71,17 +79,27 @@ class MessageBuilder:
 async def runs_stream(request):
     if request.method != "POST":
         return HttpError(405, f"Method {request.method} not allowed; allowed: POST").response()
+    wakeups = None
     try:
         principal = await authenticate(request)
         body = json_body(request)
-        run_id, thread_id, before = await start_run(principal, body)
-    except HttpError as exc:
-        return exc.response()
+        # Subscribed before the run is written: the stream starts from the `start` event it wrote
+        # instead of reading the log back (see threads.streams.subscribe).
+        requested = _thread_id_of(body)
+        wakeups = await subscribe(requested) if requested else None
+        run_id, thread_id, before, start = await start_run(principal, body)
+    except BaseException as exc:
+        if wakeups is not None:
+            await wakeups.close()
+        if isinstance(exc, HttpError):
+            return exc.response()
+        raise
+    following = {"wakeups": wakeups, "known": [start]} if wakeups is not None else {}
 
     async def frames():
         yield sse_frame("metadata", {"run_id": str(run_id)}, newline=CRLF)
         builder = MessageBuilder()
-        async for event in follow(thread_id, before, until_run=run_id):
+        async for event in follow(thread_id, before, until_run=run_id, **following):
             if event is KEEPALIVE:
                 yield b": ping" + CRLF.encode() * 2
             elif builder.apply(event):
