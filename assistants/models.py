@@ -3,6 +3,8 @@ import secrets
 import uuid
 
 from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from config.identity import OwnedModel, OwnedQuerySet, Principal
@@ -87,6 +89,14 @@ class ApiKey(models.Model):
             source="api_key",
             can_act_for_any_tenant=self.can_act_for_any_tenant,
         )
+
+
+@receiver([post_save, post_delete], sender=ApiKey)
+def _forget_resolved_keys(**kwargs) -> None:
+    """A key revoked, deleted or changed stops working at once in this process (config.auth)."""
+    from config.auth import forget_api_keys
+
+    forget_api_keys()
 
 
 class AssistantQuerySet(OwnedQuerySet):

@@ -4,7 +4,10 @@
 and the websocket middleware all call it, so every surface accepts exactly the same credentials.
 """
 
+import hashlib
 import logging
+import threading
+import time
 from functools import lru_cache
 
 import jwt
@@ -54,13 +57,45 @@ def principal_from_jwt(token: str) -> Principal:
     return Principal(tenant=str(tenant), user_id=str(claims["sub"]), source="jwt")
 
 
+# API keys resolved recently, by a hash of the presented token (never the token itself): a busy
+# client's key is looked up once per QUERENT_API_KEY_CACHE_SECONDS per process, and async views
+# resolve it without a thread. Revoking or deleting any key empties this process's cache at once
+# (forget_api_keys); other processes stop accepting a revoked key within those seconds.
+_key_cache: dict[str, tuple[float, Principal]] = {}
+_key_cache_lock = threading.Lock()
+KEY_CACHE_MAX = 10_000
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _cached_key(token: str) -> Principal | None:
+    hit = _key_cache.get(_token_digest(token))
+    return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+
+def forget_api_keys() -> None:
+    with _key_cache_lock:
+        _key_cache.clear()
+
+
 def principal_from_api_key(token: str) -> Principal:
     from assistants.models import ApiKey  # the model lives in an app; config loads first
 
+    cached = _cached_key(token)
+    if cached is not None:
+        return cached
     key = ApiKey.authenticate(token)
     if key is None:
         raise AuthenticationFailed("invalid or revoked API key")
-    return key.principal()
+    principal = key.principal()
+    if settings.API_KEY_CACHE_SECONDS > 0:
+        with _key_cache_lock:
+            if len(_key_cache) >= KEY_CACHE_MAX:
+                _key_cache.clear()
+            _key_cache[_token_digest(token)] = (time.monotonic() + settings.API_KEY_CACHE_SECONDS, principal)
+    return principal
 
 
 def _header(request, name: str) -> str | None:
@@ -98,6 +133,10 @@ def resolve_principal(request, *, django_user=None) -> Principal | None:
             )
     if principal is None:
         return None
+    return _acting_for_requested_tenant(request, principal)
+
+
+def _acting_for_requested_tenant(request, principal: Principal) -> Principal:
     tenant = _header(request, "X-Tenant-ID")
     if tenant:
         try:
@@ -105,6 +144,21 @@ def resolve_principal(request, *, django_user=None) -> Principal | None:
         except PermissionError as exc:
             raise AuthenticationFailed(str(exc)) from None
     return principal
+
+
+def cached_principal(request) -> Principal | None:
+    """resolve_principal() for a request carrying an API key resolved moments ago, with no I/O
+    (an async view needs no thread for it); None when the full resolve_principal is needed."""
+    authorization = _header(request, "Authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or _looks_like_jwt(token):
+            return None
+    else:
+        token = (_header(request, "X-API-Key") or "").strip()
+    principal = _cached_key(token) if token else None
+    return _acting_for_requested_tenant(request, principal) if principal is not None else None
 
 
 class QuerentAuthentication(authentication.BaseAuthentication):

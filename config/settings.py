@@ -146,6 +146,9 @@ CELERY_RESULT_EXPIRES = 3600
 # --- auth ----------------------------------------------------------------------------------
 # Development auth trusts the `opengpts_user_id` cookie and `X-Tenant-ID` header; `make run` turns it on.
 DEV_AUTH = env_bool("QUERENT_DEV_AUTH", False)
+# How long a process reuses a resolved API key (0: look it up on every request). Revoking a key
+# takes effect at once in the process that revoked it, within this time in the others.
+API_KEY_CACHE_SECONDS = env_float("QUERENT_API_KEY_CACHE_SECONDS", 5.0)
 DEFAULT_TENANT = env_str("QUERENT_DEFAULT_TENANT", "default")
 DEV_DEFAULT_USER = env_str("QUERENT_DEV_DEFAULT_USER", "dev")
 JWT_SECRET = env_str("QUERENT_JWT_SECRET")

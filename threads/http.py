@@ -6,7 +6,7 @@ from asgiref.sync import sync_to_async
 from django.http import JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 
-from config.auth import AuthenticationFailed, resolve_principal
+from config.auth import AuthenticationFailed, cached_principal, resolve_principal
 from config.db import in_worker_thread
 from config.errors import json_error
 from config.identity import Principal
@@ -33,8 +33,11 @@ _resolve_principal = in_worker_thread(resolve_principal)
 
 
 async def authenticate(request) -> Principal:
-    user = await request.auser()
     try:
+        principal = cached_principal(request)
+        if principal is not None:
+            return principal  # an API key: no session, so no CSRF check either
+        user = await request.auser()
         principal = await _resolve_principal(request, django_user=user)
     except AuthenticationFailed as exc:
         raise HttpError(401, str(exc)) from None

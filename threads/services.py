@@ -42,6 +42,12 @@ def default_assistant(principal: Principal) -> Assistant:
     return assistant
 
 
+def default_assistant_id(principal: Principal):
+    """default_assistant(principal).id, reading only the id when the assistant exists."""
+    found = Assistant.objects.visible_to(principal).filter(metadata__querent_default=True).values_list("id", flat=True).first()
+    return found if found is not None else default_assistant(principal).id
+
+
 def next_message_seq(thread_id) -> int:
     current = Message.objects.filter(thread_id=thread_id).aggregate(top=Max("seq"))["top"]
     return (current or 0) + 1
@@ -108,7 +114,7 @@ def do_ask(principal: Principal, thread: Thread | None, message: str, *, assista
     first run in one transaction (one commit, a WAL flush, instead of two). Returns the thread as
     it was before the run, and the run with its `start_event`."""
     if thread is None and statements.available():
-        return _start_on_new_thread(principal, message, assistant or default_assistant(principal), new_thread_id)
+        return _start_on_new_thread(principal, message, assistant.id if assistant else default_assistant_id(principal), new_thread_id)
     with transaction.atomic():
         new_thread = thread is None
         if new_thread:
@@ -117,10 +123,10 @@ def do_ask(principal: Principal, thread: Thread | None, message: str, *, assista
     return thread, run
 
 
-def _start_on_new_thread(principal: Principal, message: str, assistant: Assistant, thread_id=None) -> tuple[Thread, Run]:
+def _start_on_new_thread(principal: Principal, message: str, assistant_id, thread_id=None) -> tuple[Thread, Run]:
     """do_ask() on a new thread as one statement (PostgreSQL): the same rows and `start` event as
     create_thread() + do_start_run(new_thread=True), committed together, then the run is queued."""
-    thread = Thread(assistant=assistant, name=message[:80], metadata={}, last_seq=1)  # holds its one event's seq
+    thread = Thread(assistant_id=assistant_id, name=message[:80], metadata={}, last_seq=1)  # holds its one event's seq
     if thread_id is not None:
         thread.id = thread_id
     thread.assign_owner(principal)

@@ -44,6 +44,44 @@ class TestApiKeys:
         assert response.status_code == 401
         assert "revoked" in response.json()["detail"]
 
+    def test_a_resolved_key_is_reused_without_a_query(self, django_assert_num_queries):
+        from config.auth import principal_from_api_key
+
+        _, token = ApiKey.issue(name="k", tenant="acme", user_id="alice")
+        first = principal_from_api_key(token)
+        with django_assert_num_queries(0):
+            assert principal_from_api_key(token) == first
+        forged = token[:-4] + ("aaaa" if not token.endswith("aaaa") else "bbbb")
+        assert me(Client(), authorization=f"Bearer {forged}").status_code == 401  # the cache is keyed by the whole token
+
+    def test_revoking_or_deleting_a_key_takes_effect_at_once_in_this_process(self):
+        key, token = ApiKey.issue(name="k", tenant="acme", user_id="alice")
+        other, other_token = ApiKey.issue(name="k2", tenant="acme", user_id="bob")
+        assert me(Client(), authorization=f"Bearer {token}").status_code == 200
+        assert me(Client(), authorization=f"Bearer {other_token}").status_code == 200
+        key.revoke()
+        assert me(Client(), authorization=f"Bearer {token}").status_code == 401
+        other.delete()
+        assert me(Client(), authorization=f"Bearer {other_token}").status_code == 401
+
+    def test_a_key_revoked_elsewhere_stops_working_within_the_cache_time(self, settings):
+        settings.API_KEY_CACHE_SECONDS = 0.2
+        key, token = ApiKey.issue(name="k", tenant="acme", user_id="alice")
+        assert me(Client(), authorization=f"Bearer {token}").status_code == 200
+        ApiKey.objects.filter(pk=key.pk).update(revoked_at=key.created_at)  # as another process would: no signal here
+        assert me(Client(), authorization=f"Bearer {token}").status_code == 200  # still resolved from the cache
+        time.sleep(0.25)
+        assert me(Client(), authorization=f"Bearer {token}").status_code == 401
+
+    def test_no_cache_when_its_time_is_zero(self, settings, django_assert_num_queries):
+        from config.auth import principal_from_api_key
+
+        settings.API_KEY_CACHE_SECONDS = 0
+        _, token = ApiKey.issue(name="k", tenant="acme", user_id="alice")
+        principal_from_api_key(token)
+        with django_assert_num_queries(1):
+            principal_from_api_key(token)
+
     def test_wrong_secret_is_401(self):
         _, token = ApiKey.issue(name="k", tenant="acme", user_id="alice")
         forged = token[:-4] + ("aaaa" if not token.endswith("aaaa") else "bbbb")
