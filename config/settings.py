@@ -89,9 +89,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("QUERENT_DB_POOL", True):
     # A per-process pool: async views and worker threads borrow a connection per query batch and
     # give it back, so an idle stream holds no connection and a burst does not open hundreds.
-    # With a pool, Django's health checks become the pool's `check`: a connection is pinged as it is
-    # borrowed (one round trip, well under a millisecond here), so connections the server dropped
-    # (failover, restart, an idle-session killer) are replaced instead of failing a request.
+    # With a pool, Django's health checks become the pool's `check`, so connections the server
+    # dropped (failover, restart, an idle-session killer) are replaced instead of failing a request.
+    # config.postgres checks without a round trip unless the socket shows the server dropped it.
+    DATABASES["default"]["ENGINE"] = "config.postgres"
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"]["OPTIONS"] = {
         "pool": {"min_size": 1, "max_size": env_int("QUERENT_DB_POOL_SIZE", 20), "timeout": 30},

@@ -48,12 +48,15 @@ def mask_url(url: str) -> str:
 
 def same_database_as_app(url: str) -> bool:
     """True when `url` names Querent's own database (a data source must never expose it)."""
+    from django.db import connections
+
     app = settings.DATABASES["default"]
+    app_engine = connections["default"].vendor  # "postgresql" for Django's backend and config.postgres alike
     engine = engine_from_url(url)
     try:
-        if engine == "sqlite" and app["ENGINE"].endswith("sqlite3"):
+        if engine == "sqlite" and app_engine == "sqlite":
             return sqlite_path(url) == Path(str(app["NAME"])).resolve()
-        if engine == "postgresql" and "postgresql" in app["ENGINE"]:
+        if engine == "postgresql" and app_engine == "postgresql":
             parts = urlsplit(postgres_conninfo(url))
             same_host = _local(parts.hostname) == _local(app.get("HOST"))
             same_port = int(parts.port or 5432) == int(app.get("PORT") or 5432)

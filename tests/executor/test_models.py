@@ -68,7 +68,7 @@ def test_querents_own_database_cannot_be_a_data_source(settings, tmp_path):
     from django.db import connection
 
     params = connection.settings_dict
-    if "postgresql" in params["ENGINE"]:
+    if connection.vendor == "postgresql":
         url = f"postgresql://{params.get('USER') or 'postgres'}@{params.get('HOST') or 'localhost'}:{params.get('PORT') or 5432}/{params['NAME']}"
     else:
         url = f"sqlite:///{params['NAME']}"

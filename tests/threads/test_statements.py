@@ -5,7 +5,6 @@ twin threads and compares what they wrote, ids and timestamps aside.
 """
 
 import pytest
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -15,7 +14,7 @@ from threads.models import Message, Run, RunEvent, Thread
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),  # outside a transaction, where the one-statement path applies
-    pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql", reason="PostgreSQL only"),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL only"),
 ]
 
 ALICE = Principal("acme", "alice")
