@@ -9,6 +9,8 @@ import logging
 import threading
 import time
 import uuid
+from datetime import datetime
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
@@ -18,6 +20,7 @@ from django.utils import timezone
 
 from assistants import llm
 from config.logging import log_context
+from config.prepared import PreparedRead, PreparedUpdate
 from config.worker import run_periodically
 from executor import services as sql_services
 
@@ -65,6 +68,19 @@ class Heartbeat:
         Run.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
 
 
+# Written and read at every claim, so compiled once per worker thread: a queued run taken, and the
+# run with what the agent loop needs.
+_take_queued_run = PreparedUpdate(
+    lambda pk, worker, now, max_attempts: (
+        Run.objects.filter(pk=pk, status=Run.Status.QUEUED, cancel_requested=False, attempts__lt=max_attempts),
+        {"status": Run.Status.RUNNING, "attempts": F("attempts") + 1, "worker": worker,
+         "started_at": Coalesce("started_at", Value(now)), "heartbeat_at": now},
+    ),
+    (uuid.UUID(int=0), "\x00worker", datetime(2000, 1, 1, 0, 0, 0, 1, tzinfo=dt_timezone.utc), 2_000_000_007),
+)
+_run_to_execute = PreparedRead(lambda pk: Run.objects.select_related("thread__assistant__data_source").filter(pk=pk), (uuid.UUID(int=0),))
+
+
 def claim(run_id, worker: str) -> Run | None:
     """Take the run if it is queued, or if its previous worker stopped heart-beating.
 
@@ -72,17 +88,15 @@ def claim(run_id, worker: str) -> Run | None:
     """
     now = timezone.now()
     # The usual case in one statement: a queued run, not cancelled, with attempts left.
-    taken = Run.objects.filter(
-        pk=run_id, status=Run.Status.QUEUED, cancel_requested=False, attempts__lt=settings.RUN_MAX_ATTEMPTS
-    ).update(
-        status=Run.Status.RUNNING, attempts=F("attempts") + 1, worker=worker[:200],
-        started_at=Coalesce("started_at", Value(now)), heartbeat_at=now,
-    )
+    taken = _take_queued_run.update(uuid.UUID(str(run_id)), worker[:200], now, settings.RUN_MAX_ATTEMPTS)
     if not taken:
         run = _claim_after_checks(run_id, worker, now)
         if run is None:
             return None
-    run = Run.objects.select_related("thread__assistant__data_source").get(pk=run_id)
+    loaded = _run_to_execute.read(uuid.UUID(str(run_id)))
+    if not loaded:
+        raise Run.DoesNotExist(f"run {run_id} not found")
+    run = loaded[0]
     if run.attempts > 1:
         with transaction.atomic():
             _close_interrupted_tool_calls(run)

@@ -1,8 +1,10 @@
 """What the model sees: instructions, the data source's schema, and the thread's history."""
 
 import json
+import uuid
 
 from assistants.tools import EXECUTE_PYTHON
+from config.prepared import PreparedRead
 
 from .models import Message, Thread
 
@@ -45,9 +47,13 @@ def compact_tool_result(output: dict) -> str:
     return json.dumps(compact, default=str)
 
 
+# Read before every model call, so compiled once per worker thread.
+_thread_messages = PreparedRead(lambda thread_id: Message.objects.filter(thread_id=thread_id).order_by("seq"), (uuid.UUID(int=0),))
+
+
 def history_messages(thread: Thread) -> list[dict]:
     messages = []
-    for message in Message.objects.filter(thread=thread).order_by("seq"):
+    for message in _thread_messages.read(uuid.UUID(str(thread.pk))):
         if message.role == Message.Role.HUMAN:
             messages.append({"role": "user", "content": message.content})
         elif message.role == Message.Role.SYSTEM:

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from assistants.models import Assistant
 from config.identity import Principal
+from config.prepared import PreparedRead
 
 from . import bus, statements
 from .events import append_event, written_together
@@ -42,10 +43,18 @@ def default_assistant(principal: Principal) -> Assistant:
     return assistant
 
 
+# Read for every question on a new thread, so compiled once per thread of the web process.
+_default_assistant_ids = PreparedRead(
+    lambda tenant, owner: Assistant.objects.filter(tenant=tenant, owner=owner, metadata__querent_default=True)
+    .order_by("-updated_at").values_list("id")[:1],
+    ("\x00tenant", "\x00owner"),
+)
+
+
 def default_assistant_id(principal: Principal):
     """default_assistant(principal).id, reading only the id when the assistant exists."""
-    found = Assistant.objects.visible_to(principal).filter(metadata__querent_default=True).values_list("id", flat=True).first()
-    return found if found is not None else default_assistant(principal).id
+    found = _default_assistant_ids.read(principal.tenant, principal.user_id)
+    return found[0][0] if found else default_assistant(principal).id
 
 
 def next_message_seq(thread_id) -> int:

@@ -1,0 +1,86 @@
+"""Reads and updates compiled once per thread give what the ORM gives, with new values each call."""
+
+import threading
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from django.db import connection
+from django.db.models import F
+
+from config.identity import Principal
+from config.prepared import PreparedRead, PreparedUpdate
+from threads.models import Run, Thread
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NO_ID = uuid.UUID(int=0)
+
+
+def new_run(name: str) -> Run:
+    thread = Thread(name=name)
+    thread.assign_owner(Principal("acme", "alice"))
+    thread.save()
+    return Run.objects.create(thread=thread)
+
+
+def counted(build):
+    calls = []
+
+    def counting(*values):
+        calls.append(values)
+        return build(*values)
+
+    return counting, calls
+
+
+def test_a_prepared_read_gives_the_orms_instances_and_compiles_once_per_thread(django_assert_num_queries):
+    runs = [new_run(f"t{i}") for i in range(3)]
+    build, built = counted(lambda pk: Run.objects.select_related("thread").filter(pk=pk))
+    prepared = PreparedRead(build, (NO_ID,))
+
+    for run in runs:
+        with django_assert_num_queries(1):
+            [read] = prepared.read(run.id)
+            assert read.thread.name == run.thread.name  # loaded with the run: no second query
+        assert (read.pk, read.status, read.created_at) == (run.pk, run.status, run.created_at)
+    assert prepared.read(uuid.uuid4()) == []
+
+    def in_another_thread():
+        prepared.read(runs[0].id)
+        connection.close()
+
+    worker = threading.Thread(target=in_another_thread)
+    worker.start()
+    worker.join()
+    if connection.vendor == "postgresql":  # elsewhere every read goes through the ORM
+        assert len(built) == 2  # compiled once in this thread and once in the other
+
+
+def test_a_prepared_values_list_read_gives_rows():
+    run = new_run("rows")
+    prepared = PreparedRead(lambda pk: Run.objects.filter(pk=pk).values_list("id", "status"), (NO_ID,))
+    assert [tuple(row) for row in prepared.read(run.id)] == [(run.id, "queued")]
+
+
+def test_a_placeholder_the_query_does_not_use_is_refused():
+    if connection.vendor != "postgresql":
+        pytest.skip("compiled reads are PostgreSQL's")
+    prepared = PreparedRead(lambda pk, name: Run.objects.filter(pk=pk), (NO_ID, "\x00name"))
+    with pytest.raises(ValueError, match="placeholder"):
+        prepared.read(uuid.uuid4(), "x")
+
+
+def test_a_prepared_update_changes_what_the_orms_update_would():
+    one, two = new_run("one"), new_run("two")
+    beat = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    prepared = PreparedUpdate(
+        lambda pk, worker, now: (Run.objects.filter(pk=pk, status=Run.Status.QUEUED),
+                                 {"status": Run.Status.RUNNING, "worker": worker, "heartbeat_at": now, "attempts": F("attempts") + 1}),
+        (NO_ID, "\x00worker", datetime(2000, 1, 1, 0, 0, 0, 1, tzinfo=timezone.utc)),
+    )
+    assert prepared.update(one.id, "w1", beat) == 1
+    assert prepared.update(one.id, "w2", beat) == 0  # not queued any more
+    assert prepared.update(two.id, "w2", beat) == 1
+    got = {run.pk: (run.status, run.worker, run.heartbeat_at, run.attempts) for run in Run.objects.filter(pk__in=[one.pk, two.pk])}
+    assert got == {one.pk: ("running", "w1", beat, 1), two.pk: ("running", "w2", beat, 1)}
