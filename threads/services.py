@@ -5,8 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from assistants.models import Assistant
@@ -69,12 +68,6 @@ def create_thread(principal: Principal, *, assistant: Assistant | None = None, n
     thread.assign_owner(principal)
     thread.save(force_insert=True)
     return thread
-
-
-def next_message_seq_expression(thread_id):
-    """next_message_seq() computed by the database inside the statement that inserts the message."""
-    last = Message.objects.filter(thread_id=thread_id).order_by("-seq").values("seq")[:1]
-    return Coalesce(Subquery(last), Value(0)) + Value(1)
 
 
 def add_message(thread: Thread, *, role: str, content: str, run: Run | None = None, seq: int | None = None, **fields) -> Message:
@@ -235,10 +228,9 @@ def do_finish_run(run: Run, status: str, *, error: str = "", answer: tuple[Messa
     events = []
     if answer is not None:
         message, event = answer
-        message.seq = next_message_seq_expression(message.thread_id)
-        one.insert(message)
+        one.insert(message, seq=statements.next_seq(Message, "thread", message.thread_id))
         events.append(event)
-    one.update(Run.objects.filter(pk=run.pk), status=status, error=error, finished_at=now, heartbeat_at=now, **fields)
+    one.update(Run, run.pk, status=status, error=error, finished_at=now, heartbeat_at=now, **fields)
     events += [RunEvent(thread_id=run.thread_id, run_id=run.id, type=type_, data=data) for type_, data in _terminal_events(run, status, error)]
     one.events_of(run.thread_id, events).execute()
     run.status, run.error, run.finished_at = status, error, now
