@@ -86,13 +86,26 @@ def claim(run_id, worker: str) -> Run | None:
 
     Returns it with its thread, assistant and data source loaded, as the agent loop needs them.
     """
-    now = timezone.now()
-    # The usual case in one statement: a queued run, not cancelled, with attempts left.
-    taken = _take_queued_run.update(uuid.UUID(str(run_id)), worker[:200], now, settings.RUN_MAX_ATTEMPTS)
-    if not taken:
-        run = _claim_after_checks(run_id, worker, now)
-        if run is None:
+    waited_since = None
+    while True:
+        now = timezone.now()
+        # The usual case in one statement: a queued run, not cancelled, with attempts left.
+        if _take_queued_run.update(uuid.UUID(str(run_id)), worker[:200], now, settings.RUN_MAX_ATTEMPTS):
+            break
+        if waited_since is None or Run.objects.filter(pk=run_id).exists():
+            run = _claim_after_checks(run_id, worker, now)
+            if run is None:
+                return None
+            if run is not NOT_WRITTEN_YET:
+                break
+        # A new thread's run is dispatched before the statement that writes it commits
+        # (services._start_on_new_thread): give that statement a moment.
+        waited_since = waited_since or time.monotonic()
+        waited = time.monotonic() - waited_since
+        if waited >= settings.RUN_VISIBLE_WITHIN:
+            log.warning("run %s was never written; nothing to do", run_id)
             return None
+        time.sleep(0.0005 if waited < 0.02 else 0.02)
     loaded = _run_to_execute.read(uuid.UUID(str(run_id)))
     if not loaded:
         raise Run.DoesNotExist(f"run {run_id} not found")
@@ -103,11 +116,17 @@ def claim(run_id, worker: str) -> Run | None:
     return run
 
 
-def _claim_after_checks(run_id, worker: str, now) -> Run | None:
-    """claim() for a run that is not simply queued: redelivered, stale, cancelled or out of attempts."""
+NOT_WRITTEN_YET = object()
+
+
+def _claim_after_checks(run_id, worker: str, now):
+    """claim() for a run that is not simply queued: redelivered, stale, cancelled or out of
+    attempts (None), or not there at all (NOT_WRITTEN_YET)."""
     with transaction.atomic():
         run = Run.objects.select_for_update().filter(pk=run_id).first()
-        if run is None or run.is_terminal:
+        if run is None:
+            return NOT_WRITTEN_YET
+        if run.is_terminal:
             return None
         fresh = run.heartbeat_at and (now - run.heartbeat_at).total_seconds() < settings.RUN_STALE_AFTER
         if run.status != Run.Status.QUEUED and fresh:

@@ -135,10 +135,13 @@ def _start_on_new_thread(principal: Principal, message: str, assistant_id, threa
     run = Run(thread=thread, config={})
     human = Message(thread=thread, run=run, seq=1, role=Message.Role.HUMAN, content=message)
     start = RunEvent(thread_id=thread.id, run_id=run.id, type="start", data={"thread_id": str(thread.id)}, message_id=human.id)
+    # Dispatched first, so the worker's queue hop overlaps the write instead of following it: the
+    # worker's claim waits a moment for a run it cannot see yet (engine.claim). If the broker
+    # refuses the run, nothing has been written.
+    enqueue_run(run.id)
     statements.OneStatement().insert(thread).insert(run).insert(human).events_of(thread.id, [start], first_seq=1).execute(publish=False)
     thread.last_seq = 0  # the thread as it was before the run, as do_ask returns it
     run.start_event = start
-    enqueue_run(run.id)
     return thread, run
 
 

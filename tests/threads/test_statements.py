@@ -148,3 +148,41 @@ def test_a_question_on_a_new_thread_starts_in_one_statement_with_the_rows_of_the
     assert written(thread.id) == written(orm_thread.id)
     assert written(thread.id)["events"] == [(1, "start", {"thread_id": "thread"}, "run0", "message1")]
     assert Thread.objects.get(pk=thread.id).assistant_id == Thread.objects.get(pk=orm_thread.id).assistant_id
+
+
+def test_a_run_dispatched_before_its_write_committed_is_claimed_once_it_is():
+    """A new thread's run reaches the worker before the statement that writes it may have
+    committed (services._start_on_new_thread): the claim waits for it."""
+    import threading
+    import time
+    import uuid
+
+    from threads import engine
+
+    thread = services.create_thread(ALICE, name="early")
+    run_id = uuid.uuid4()
+    claimed = []
+
+    def worker():
+        claimed.append(engine.claim(run_id, "early-worker"))
+        connection.close()
+
+    waiting = threading.Thread(target=worker)
+    waiting.start()
+    time.sleep(0.1)
+    Run.objects.create(id=run_id, thread=thread)
+    waiting.join(10)
+    assert claimed and claimed[0] is not None
+    assert (claimed[0].pk, claimed[0].status, claimed[0].worker) == (run_id, Run.Status.RUNNING, "early-worker")
+
+
+def test_a_run_that_is_never_written_is_given_up(settings):
+    import time
+    import uuid
+
+    from threads import engine
+
+    settings.RUN_VISIBLE_WITHIN = 0.2
+    started = time.monotonic()
+    assert engine.claim(uuid.uuid4(), "w") is None
+    assert 0.2 <= time.monotonic() - started < 5
