@@ -97,6 +97,8 @@ def do_start_run(thread: Thread, message: str | None, *, config: dict | None = N
             if Run.objects.filter(thread=locked, status__in=Run.ACTIVE).exists():
                 raise Conflict("a run is already in progress on this thread; wait for it or cancel it")
             next_seq = None
+            if transaction.get_connection().vendor == "postgresql":
+                return _start_on_locked_thread(locked, message, config, input_messages)
         run = Run.objects.create(thread=locked, config=config or {})
         human = None
         for role, content in (input_messages or []) + ([(Message.Role.HUMAN, message)] if message is not None else []):
@@ -107,6 +109,27 @@ def do_start_run(thread: Thread, message: str | None, *, config: dict | None = N
             Thread.objects.filter(pk=locked.pk, name="").update(name=message[:80])
         run.start_event = append_event(locked.id, run.id, "start", {"thread_id": str(locked.id)}, message_id=human.id if human else None)
         transaction.on_commit(lambda: enqueue_run(run.id))
+    return run
+
+
+def _start_on_locked_thread(locked: Thread, message: str | None, config: dict | None, input_messages) -> Run:
+    """The rest of do_start_run() on an existing thread, locked in the caller's transaction, as
+    one statement (PostgreSQL): the run, its messages at the thread's next seqs, the `start`
+    event; the wake-up and the dispatch follow the commit."""
+    run = Run(thread=locked, config=config or {})
+    one = statements.OneStatement().insert(run)
+    human = None
+    turns = (input_messages or []) + ([(Message.Role.HUMAN, message)] if message is not None else [])
+    for offset, (role, content) in enumerate(turns):
+        added = Message(thread=locked, run=run, role=role, content=content)
+        one.insert(added, seq=statements.next_seq(Message, "thread", locked.pk, offset=offset))
+        human = added if role == Message.Role.HUMAN else human
+    if not locked.name and message:
+        Thread.objects.filter(pk=locked.pk, name="").update(name=message[:80])  # a first question names the thread
+    run.start_event = RunEvent(thread_id=locked.pk, run_id=run.id, type="start", data={"thread_id": str(locked.pk)},
+                               message_id=human.id if human else None)
+    one.events_of(locked.pk, [run.start_event]).execute()
+    transaction.on_commit(lambda: enqueue_run(run.id))
     return run
 
 

@@ -12,6 +12,7 @@ take the ORM path, which writes the same rows.
 import functools
 
 from django.db import connection as default_connection
+from django.db import transaction
 
 from . import bus
 from .models import RunEvent, Thread
@@ -20,6 +21,7 @@ EVENT_COLUMNS = ("thread", "run", "type", "payload", "message_id", "created_at")
 
 
 def available(connection=default_connection) -> bool:
+    """A OneStatement may stand as its own transaction here."""
     return connection.vendor == "postgresql" and not connection.in_atomic_block
 
 
@@ -30,14 +32,14 @@ class Sql:
         self.sql, self.params = sql, list(params)
 
 
-def next_seq(model, parent_field: str, parent_id, connection=default_connection) -> Sql:
-    """The next `seq` among `model` rows of one parent (a thread's messages): MAX + 1, read by the
-    statement that inserts the row."""
+def next_seq(model, parent_field: str, parent_id, *, offset: int = 0, connection=default_connection) -> Sql:
+    """The next `seq` among `model` rows of one parent (a thread's messages): MAX + 1 (+ `offset`
+    for the second and later rows of one statement, which all read the same MAX)."""
     quote = connection.ops.quote_name
     field = model._meta.get_field(parent_field)
     return Sql(
-        f"(SELECT COALESCE(MAX(seq), 0) + 1 FROM {quote(model._meta.db_table)} WHERE {quote(field.column)} = %s)",
-        [field.get_db_prep_value(parent_id, connection)],
+        f"(SELECT COALESCE(MAX(seq), 0) + 1 + %s FROM {quote(model._meta.db_table)} WHERE {quote(field.column)} = %s)",
+        [offset, field.get_db_prep_value(parent_id, connection)],
     )
 
 
@@ -100,8 +102,9 @@ class OneStatement:
         return self
 
     def execute(self, *, publish: bool = True) -> list[RunEvent]:
-        """Send the statement; then announce the events unless `publish` is False (a thread made
-        by this statement: nobody can be following it yet, and its creator has the events)."""
+        """Send the statement; then announce the events (after the caller's commit when inside a
+        transaction) unless `publish` is False (a thread made by this statement: nobody can be
+        following it yet, and its creator has the events)."""
         quote = self.connection.ops.quote_name
         ctes, params = [], []
         for index, (statement, part_params) in enumerate(self.parts):
@@ -137,7 +140,11 @@ class OneStatement:
             event.seq = last - count + 1 + index
             event._state.adding = False
         if self.events and publish:
-            bus.publish_thread_events(self.thread_id, self.events)
+            thread_id, events = self.thread_id, self.events
+            if self.connection.in_atomic_block:  # announced once the caller's transaction commits
+                transaction.on_commit(lambda: bus.publish_thread_events(thread_id, events), using=self.connection.alias)
+            else:
+                bus.publish_thread_events(thread_id, events)
         return self.events
 
     def _thread_key(self):

@@ -186,3 +186,38 @@ def test_a_run_that_is_never_written_is_given_up(settings):
     started = time.monotonic()
     assert engine.claim(uuid.uuid4(), "w") is None
     assert 0.2 <= time.monotonic() - started < 5
+
+
+def test_a_run_on_an_existing_thread_writes_its_messages_and_start_in_one_statement(published, enqueued):
+    run = started_run()  # seq 1: its question, event 1: its start
+    services.do_finish_run(run, Run.Status.COMPLETED, answer=answer_for(run))  # message 2, events 2-3
+    thread = Thread.objects.get(pk=run.thread_id)
+    Thread.objects.filter(pk=thread.pk).update(name="")
+    published.clear()
+
+    with CaptureQueriesContext(connection) as queries:
+        second = services.do_start_run(thread, "And by country?", input_messages=[(Message.Role.SYSTEM, "Be brief."), (Message.Role.AI, "Sure.")])
+    statements = [q["sql"] for q in queries if q["sql"] not in ("BEGIN", "COMMIT")]
+    # The lock, the one-run-at-a-time check, the name of a nameless thread, then one statement.
+    assert len(statements) == 4 and statements[-1].startswith("WITH ")
+
+    assert list(Message.objects.filter(thread=thread).order_by("seq").values_list("seq", "role", "content", "run_id")) == [
+        (1, "human", "How many albums?", run.id), (2, "ai", "347 albums.", run.id),
+        (3, "system", "Be brief.", second.id), (4, "ai", "Sure.", second.id), (5, "human", "And by country?", second.id),
+    ]
+    start = RunEvent.objects.get(thread=thread, type="start", run=second)
+    assert start.seq == 4 and start.data == {"thread_id": str(thread.pk)}
+    assert start.message_id == Message.objects.get(thread=thread, seq=5).id
+    assert Thread.objects.get(pk=thread.pk).name == "And by country?"
+    # Announced and dispatched once the transaction committed, not before.
+    assert published == [(str(thread.pk), [(4, "start")])] and enqueued == [str(second.id)]
+    assert second.start_event.seq == 4
+
+
+def test_a_second_run_on_a_busy_thread_writes_nothing(enqueued):
+    run = started_run()
+    thread = Thread.objects.get(pk=run.thread_id)
+    with pytest.raises(services.Conflict):
+        services.do_start_run(thread, "Again?")
+    assert Run.objects.filter(thread=thread).count() == 1 and Message.objects.filter(thread=thread).count() == 1
+    assert Thread.objects.get(pk=thread.pk).last_seq == 1 and enqueued == []
