@@ -1,7 +1,8 @@
 """PromptQL threads under a zero-latency scripted LLM, on real daphne + Celery + Postgres + Redis.
 
-Prints: runs/s and p50/p95 run latency (sequential and at concurrency 10), time from the LLM's
-first token to the first SSE byte carrying it, and confirm POST → tool_response_message latency.
+Prints: runs/s and p50/p95 run latency (sequential and at concurrency 10), the CPU the web and
+worker processes spend per sequential run, time from the LLM's first token to the first SSE byte
+carrying it, and confirm POST → tool_response_message latency.
 
     .venv/bin/python bench/threads_stream.py [--runs 200] [--confirms 30]
 """
@@ -14,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from _stack import bench_stack, percentile, progress
+from _stack import bench_stack, cpu_seconds, percentile, progress
 
 first_token_sent: dict[str, float] = {}
 
@@ -148,7 +149,10 @@ def main():
         with httpx.Client() as client:  # warm-up: connections, pools, first imports
             for i in range(10):
                 one_run(client, base, headers, f"warm {i}")
+        processes = {"web": stack.web.pid, "worker": stack.workers[0].pid}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         seq_rate, seq = sequential(base, headers, args.runs)
+        cpu_per_run = {name: (cpu_seconds(pid) - cpu_before[name]) / args.runs for name, pid in processes.items()}
         breakdown = run_breakdown()
         conc_rate, conc = concurrent(base, headers, args.runs)
         tokens = first_token_latency(base, headers, 50)
@@ -159,6 +163,7 @@ def main():
     print(f"concurrency 10:  {conc_rate:6.1f} runs/s   p50 {ms(percentile(conc, 50))}   p95 {ms(percentile(conc, 95))}   ({len(conc)} runs)")
     print(f"  of which (sequential, from the runs' own timestamps): queued→picked up p50 {ms(percentile(breakdown['queue'], 50))}, "
           f"picked up→finished p50 {ms(percentile(breakdown['work'], 50))}")
+    print(f"  CPU per sequential run: web {ms(cpu_per_run['web'])}, worker {ms(cpu_per_run['worker'])}")
     print(f"LLM first token → first SSE byte:  p50 {ms(percentile(tokens, 50))}   p95 {ms(percentile(tokens, 95))}")
     print(f"confirm POST → tool_response_message:  p50 {ms(percentile(confirms, 50))}   p95 {ms(percentile(confirms, 95))}   ({len(confirms)} round trips)")
 
