@@ -5,8 +5,9 @@ and `finish` events) are each one transaction of several rows. Sent row by row t
 statement per row, the thread's counter bump and COMMIT: seven round trips, each costing more
 Python than PostgreSQL time. Data-modifying CTEs make them one statement, atomic on its own in
 autocommit (no BEGIN or COMMIT), writing the same rows under the same per-thread seq rule as
-events.append_event. Only on PostgreSQL outside a transaction (`available`); elsewhere callers
-take the ORM path, which writes the same rows.
+events.append_event. PostgreSQL only: as a transaction of its own outside one (`available`), or
+inside the caller's (a run on an existing thread, after its lock), announcing its events after
+that commit. Elsewhere callers take the ORM path, which writes the same rows.
 """
 
 import functools
