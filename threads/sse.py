@@ -16,7 +16,7 @@ from . import selectors, services
 from .events import PROMPTQL_EVENTS
 from .http import SSE_HEADERS, HttpError, authenticate, json_body, last_event_id, sse_frame
 from .serializers import MessageInSerializer, event_dict
-from .streams import KEEPALIVE, active_run_id, follow, subscribe
+from .streams import KEEPALIVE, active_run_id, follow, follow_batches, subscribe
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +30,21 @@ def _event_filter(request):
 
 async def _sse(thread_id, after: int, run_id, include, **following) -> StreamingHttpResponse:
     async def frames():
-        yield b": querent stream\n\n"
-        async for event in follow(thread_id, after, until_run=run_id, **following):
-            if event is KEEPALIVE:
+        opening = b": querent stream\n\n"
+        if not following.get("known"):
+            yield opening  # nothing to send with it yet: show the stream is open
+            opening = b""
+        # Events that became known together go out in one write (a run's answer and `finish`).
+        async for batch in follow_batches(thread_id, after, until_run=run_id, **following):
+            if batch is KEEPALIVE:
                 yield b": keep-alive\n\n"
                 continue
-            if include is None or event["type"] in include:
-                yield sse_frame(event["type"], event["data"], event_id=event["seq"])
+            chunk = opening + b"".join(
+                sse_frame(event["type"], event["data"], event_id=event["seq"]) for event in batch if include is None or event["type"] in include
+            )
+            opening = b""
+            if chunk:
+                yield chunk
 
     return StreamingHttpResponse(frames(), content_type="text/event-stream", headers=SSE_HEADERS)
 

@@ -420,14 +420,36 @@ async def follow(thread_id, after: int, *, until_run=None, live: bool = False, k
     `wakeups` and `known` come from subscribe(): the events the caller wrote after subscribing,
     yielded without reading the log.
     """
+    async for batch in follow_batches(thread_id, after, until_run=until_run, live=live, keepalive=keepalive, wakeups=wakeups, known=known):
+        if batch is KEEPALIVE:
+            yield KEEPALIVE
+        else:
+            for event in batch:
+                yield event
+
+
+async def follow_batches(thread_id, after: int, *, until_run=None, live: bool = False, keepalive: float | None = None,
+                         wakeups: _Wakeups | None = None, known=()):
+    """follow(), yielding the events that became known together as one list (or KEEPALIVE), so a
+    stream can send them in one write: a run's answer and its `finish` usually arrive together."""
     keepalive = keepalive or settings.SSE_KEEPALIVE
     last_activity = time.monotonic()
     last_stale_check = last_activity  # most streams end before the first check is due: no read spent
+
+    def ends_the_run(event) -> bool:
+        return until_run is not None and event["run_id"] == str(until_run) and event["type"] in TERMINAL_EVENTS
+
     async with (wakeups or _Wakeups(thread_id)) as wakeups:
+        batch = []
         for event in known:
             if event["seq"] == after + 1:
                 after = event["seq"]
-                yield event
+                batch.append(event)
+                if ends_the_run(event):
+                    yield batch
+                    return
+        if batch:
+            yield batch
         # What the caller wrote came along; anything later will be announced. Without a
         # confirmed subscription (polling), or if `known` did not continue the log, read it.
         read_first = not (known and wakeups.announced and after == known[-1]["seq"])
@@ -436,11 +458,15 @@ async def follow(thread_id, after: int, *, until_run=None, live: bool = False, k
         while True:
             events = await wakeups.read(after) if read_first else []
             read_first = True
+            batch = []
             for event in events:
                 after = event["seq"]
-                yield event
-                if until_run is not None and event["run_id"] == str(until_run) and event["type"] in TERMINAL_EVENTS:
+                batch.append(event)
+                if ends_the_run(event):
+                    yield batch
                     return
+            if batch:
+                yield batch
             if events:
                 last_activity = time.monotonic()
                 if len(events) == BATCH:
@@ -453,8 +479,9 @@ async def follow(thread_id, after: int, *, until_run=None, live: bool = False, k
                 status, _ = await run_state(until_run)
                 if status is None or status in Run.TERMINAL:
                     # Its terminal event committed with the status: one last read drains the log.
-                    for event in await fetch_events(thread_id, after):
-                        yield event
+                    rest = await fetch_events(thread_id, after)
+                    if rest:
+                        yield rest
                     return
             if now - last_activity >= keepalive:
                 last_activity = now

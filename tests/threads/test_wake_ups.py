@@ -223,3 +223,37 @@ def test_a_subscription_no_stream_follows_is_left(settings, thread, monkeypatch)
         await _close_hub_of_this_loop()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_committed_together_are_followed_as_one_batch(settings, thread):
+    """A run's answer and `finish` commit together: a stream gets them as one batch (one write)."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    settings.CHANNEL_PREFIX = f"querent-test-{uuid.uuid4().hex[:8]}"
+    from threads.models import Run
+
+    run = Run.objects.create(thread=thread)
+
+    def answer_and_finish():
+        with transaction.atomic(), written_together():
+            append_event(thread.id, run.id, "assistant_response_message", {"text": "347"})
+            append_event(thread.id, run.id, "finish", {})
+
+    async def scenario():
+        wakeups = await streams.subscribe(thread.id)
+        start = await in_worker_thread(emit)(thread.id, run.id, "start", {"thread_id": str(thread.id)})
+        batches = []
+
+        async def stream():
+            async for batch in streams.follow_batches(thread.id, 0, until_run=run.id, wakeups=wakeups, known=[start.as_dict()]):
+                batches.append([event["type"] for event in batch])
+
+        following = asyncio.get_running_loop().create_task(stream())
+        await asyncio.sleep(0.05)
+        await in_worker_thread(answer_and_finish)()
+        await asyncio.wait_for(following, 5)
+        assert batches == [["start"], ["assistant_response_message", "finish"]]
+        await _close_hub_of_this_loop()
+
+    asyncio.run(scenario())
