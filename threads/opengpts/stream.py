@@ -15,7 +15,7 @@ from config.errors import first_error
 from ..http import SSE_HEADERS, HttpError, authenticate, json_body, sse_frame
 from ..models import Message
 from ..prompt import compact_tool_result
-from ..streams import KEEPALIVE, follow, subscribe
+from ..streams import KEEPALIVE, follow_batches, subscribe
 from . import services
 from .messages import langchain_dict
 from .serializers import RunInSerializer
@@ -96,17 +96,29 @@ async def runs_stream(request):
         raise
     following = {"wakeups": wakeups, "known": [start]} if wakeups is not None else {}
 
+    def frame(builder: MessageBuilder, event: dict) -> bytes:
+        if builder.apply(event):
+            return sse_frame("data", builder.snapshot(), newline=CRLF)
+        if event["type"] == "error":
+            return sse_frame("error", {"status_code": 500, "message": event["data"]["message"]}, newline=CRLF)
+        if event["type"] == "finish":
+            return sse_frame("end", newline=CRLF)
+        return b""
+
     async def frames():
-        yield sse_frame("metadata", {"run_id": str(run_id)}, newline=CRLF)
+        metadata = sse_frame("metadata", {"run_id": str(run_id)}, newline=CRLF)
+        if not following:
+            yield metadata
+            metadata = b""
         builder = MessageBuilder()
-        async for event in follow(thread_id, before, until_run=run_id, **following):
-            if event is KEEPALIVE:
+        # Events that became known together go out in one write (the answer's data and `end`).
+        async for batch in follow_batches(thread_id, before, until_run=run_id, **following):
+            if batch is KEEPALIVE:
                 yield b": ping" + CRLF.encode() * 2
-            elif builder.apply(event):
-                yield sse_frame("data", builder.snapshot(), newline=CRLF)
-            elif event["type"] == "error":
-                yield sse_frame("error", {"status_code": 500, "message": event["data"]["message"]}, newline=CRLF)
-            elif event["type"] == "finish":
-                yield sse_frame("end", newline=CRLF)
+                continue
+            chunk = metadata + b"".join(frame(builder, event) for event in batch)
+            metadata = b""
+            if chunk:
+                yield chunk
 
     return StreamingHttpResponse(frames(), content_type="text/event-stream", headers=SSE_HEADERS)
