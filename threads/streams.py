@@ -436,20 +436,24 @@ async def follow_batches(thread_id, after: int, *, until_run=None, live: bool = 
     last_activity = time.monotonic()
     last_stale_check = last_activity  # most streams end before the first check is due: no read spent
 
-    def ends_the_run(event) -> bool:
-        return until_run is not None and event["run_id"] == str(until_run) and event["type"] in TERMINAL_EVENTS
+    def up_to_the_end(events: list) -> tuple[list, bool]:
+        """`events` up to and including `until_run`'s terminal one, and whether it came."""
+        for index, event in enumerate(events):
+            if until_run is not None and event["run_id"] == str(until_run) and event["type"] in TERMINAL_EVENTS:
+                return events[:index + 1], True
+        return events, False
 
     async with (wakeups or _Wakeups(thread_id)) as wakeups:
-        batch = []
+        continuing = []  # the caller's events that continue the log from `after`
         for event in known:
-            if event["seq"] == after + 1:
-                after = event["seq"]
-                batch.append(event)
-                if ends_the_run(event):
-                    yield batch
-                    return
+            if event["seq"] == after + 1 + len(continuing):
+                continuing.append(event)
+        batch, ended = up_to_the_end(continuing)
         if batch:
+            after = batch[-1]["seq"]
             yield batch
+        if ended:
+            return
         # What the caller wrote came along; anything later will be announced. Without a
         # confirmed subscription (polling), or if `known` did not continue the log, read it.
         read_first = not (known and wakeups.announced and after == known[-1]["seq"])
@@ -458,15 +462,12 @@ async def follow_batches(thread_id, after: int, *, until_run=None, live: bool = 
         while True:
             events = await wakeups.read(after) if read_first else []
             read_first = True
-            batch = []
-            for event in events:
-                after = event["seq"]
-                batch.append(event)
-                if ends_the_run(event):
-                    yield batch
-                    return
+            batch, ended = up_to_the_end(events)
             if batch:
+                after = batch[-1]["seq"]
                 yield batch
+            if ended:
+                return
             if events:
                 last_activity = time.monotonic()
                 if len(events) == BATCH:
