@@ -8,13 +8,57 @@ the way QuerySet iteration does (select_related included).
 """
 
 import threading
+from dataclasses import dataclass
 
 from django.db import connections
 from django.db.models.query import get_related_populators
 from django.db.models.sql import UpdateQuery
 
 
-class PreparedRead:
+@dataclass
+class _Compiled:
+    connection: object
+    sql: str
+    params: tuple
+    slots: list  # (index in params, index in placeholders)
+    compiler: object = None  # a read's, to convert and build its rows
+    materialize: object = None
+
+
+class _Prepared:
+    """A query compiled the first time each thread runs it (PostgreSQL); elsewhere the ORM's."""
+
+    def __init__(self, build, placeholders: tuple, using: str = "default"):
+        self.build = build
+        self.placeholders = placeholders
+        self.using = using
+        self._local = threading.local()
+
+    def _compiled(self) -> _Compiled | None:
+        """This thread's compiled query; None where each call goes through the ORM (other
+        databases want values prepared per field: SQLite stores UUIDs as text)."""
+        if connections[self.using].vendor != "postgresql":
+            return None
+        compiled = getattr(self._local, "compiled", None)
+        if compiled is None:
+            compiled = self._local.compiled = self._compile()
+        return compiled
+
+    def _compile(self) -> _Compiled:
+        raise NotImplementedError
+
+    @staticmethod
+    def _execute(compiled: _Compiled, values: tuple, result):
+        """Run the compiled SQL with the caller's values in the placeholders' slots; `result(cursor)`."""
+        bound = list(compiled.params)
+        for index, which in compiled.slots:
+            bound[index] = values[which]
+        with compiled.connection.cursor() as cursor:
+            cursor.execute(compiled.sql, bound)
+            return result(cursor)
+
+
+class PreparedRead(_Prepared):
     """`PreparedRead(lambda pk: Run.objects.select_related("thread").filter(pk=pk), placeholders)`;
     then `read(value, ...)` returns the instances that `build(value, ...)` would give (or, for a
     values_list() queryset, its rows as tuples).
@@ -24,84 +68,59 @@ class PreparedRead:
     psycopg adapts UUIDs, strings and numbers itself; elsewhere each read goes through the ORM).
     """
 
-    def __init__(self, build, placeholders: tuple, using: str = "default"):
-        self.build = build
-        self.placeholders = placeholders
-        self.using = using
-        self._local = threading.local()
-
     def read(self, *values) -> list:
-        if connections[self.using].vendor != "postgresql":
-            # Other databases want values prepared per field (SQLite stores UUIDs as text): the ORM.
-            return list(self.build(*values))
-        compiled = getattr(self._local, "compiled", None)
+        compiled = self._compiled()
         if compiled is None:
-            compiled = self._local.compiled = self._compile()
-        compiler, sql, params, slots, materialize = compiled
-        bound = list(params)
-        for index, which in slots:
-            bound[index] = values[which]
-        with compiler.connection.cursor() as cursor:
-            cursor.execute(sql, bound)
-            rows = cursor.fetchall()
-        return [materialize(row) for row in compiler.results_iter([rows])]
+            return list(self.build(*values))
+        rows = self._execute(compiled, values, lambda cursor: cursor.fetchall())
+        return [compiled.materialize(row) for row in compiled.compiler.results_iter([rows])]
 
-    def _compile(self):
+    def _compile(self) -> _Compiled:
         queryset = self.build(*self.placeholders)
         connection = connections[queryset.db]
         compiler = queryset.query.get_compiler(connection=connection)
         sql, params = compiler.as_sql()
-        slots = _slots(params, self.placeholders)
-        klass_info, select = compiler.klass_info, compiler.select
-        if queryset.query.values_select:  # values_list(): the rows as they are
-            return compiler, sql, params, slots, lambda row: tuple(row)
-        model = klass_info["model"]
-        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-        attnames = [column[0].target.attname for column in select[start:end]]
-        populators = get_related_populators(klass_info, select, queryset.db)
-
-        def materialize(row):
-            obj = model.from_db(queryset.db, attnames, row[start:end])
-            for populator in populators:
-                populator.populate(row, obj)
-            return obj
-
-        return compiler, sql, params, slots, materialize
+        # values_list(): the rows as they are; otherwise instances, as QuerySet iteration builds them.
+        materialize = tuple if queryset.query.values_select else _instance_builder(compiler, queryset.db)
+        return _Compiled(connection, sql, params, _slots(params, self.placeholders), compiler, materialize)
 
 
-class PreparedUpdate:
+def _instance_builder(compiler, db):
+    """Row -> model instance with its select_related objects (what ModelIterable does per row)."""
+    klass_info, select = compiler.klass_info, compiler.select
+    model = klass_info["model"]
+    start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+    attnames = [column[0].target.attname for column in select[start:end]]
+    populators = get_related_populators(klass_info, select, db)
+
+    def build(row):
+        obj = model.from_db(db, attnames, row[start:end])
+        for populator in populators:
+            populator.populate(row, obj)
+        return obj
+
+    return build
+
+
+class PreparedUpdate(_Prepared):
     """`PreparedUpdate(lambda pk, now: (Run.objects.filter(pk=pk), {"heartbeat_at": now}), placeholders)`;
     then `update(value, ...)` runs `queryset.update(**values)` for those values and returns the
     number of rows changed. Placeholders as for PreparedRead."""
 
-    def __init__(self, build, placeholders: tuple, using: str = "default"):
-        self.build = build
-        self.placeholders = placeholders
-        self.using = using
-        self._local = threading.local()
-
     def update(self, *values) -> int:
-        if connections[self.using].vendor != "postgresql":
+        compiled = self._compiled()
+        if compiled is None:
             queryset, changes = self.build(*values)
             return queryset.update(**changes)
-        compiled = getattr(self._local, "compiled", None)
-        if compiled is None:
-            compiled = self._local.compiled = self._compile()
-        connection, sql, params, slots = compiled
-        bound = list(params)
-        for index, which in slots:
-            bound[index] = values[which]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, bound)
-            return cursor.rowcount
+        return self._execute(compiled, values, lambda cursor: cursor.rowcount)
 
-    def _compile(self):
+    def _compile(self) -> _Compiled:
         queryset, changes = self.build(*self.placeholders)
         connection = connections[queryset.db]
         query = queryset.query.chain(UpdateQuery)
         query.add_update_values(changes)
         sql, params = query.get_compiler(connection=connection).as_sql()
-        return connection, sql, params, _slots(params, self.placeholders)
+        return _Compiled(connection, sql, params, _slots(params, self.placeholders))
 
 
 def _slots(params, placeholders) -> list[tuple[int, int]]:
