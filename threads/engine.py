@@ -27,7 +27,7 @@ from executor import services as sql_services
 from . import prompt
 from .events import append_event, emit
 from .models import Artifact, Confirmation, Message, Run, RunEvent, Thread
-from .services import add_message, do_finish_run, finish_run, requeue_run, save_message
+from .services import add_message, do_finish_run, finish_run, requeue_run, save_reply
 
 log = logging.getLogger(__name__)
 
@@ -403,10 +403,8 @@ class AgentLoop:
 
     def _record_step(self, answer) -> None:
         """Write a reply that asks for tools, with the run's progress, in one transaction."""
-        message, event = answer
         with transaction.atomic():
-            save_message(message)
-            append_event(event.thread_id, event.run_id, event.type, event.data, message_id=event.message_id)
+            save_reply(*answer)
             Run.objects.filter(pk=self.run.pk).update(steps=self.run.steps, usage=self.usage)
 
     def _execute_tool_call(self, call) -> bool:

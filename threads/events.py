@@ -36,6 +36,11 @@ def append_event(thread_id, run_id, type_: str, data: dict, *, message_id=None) 
     return event
 
 
+def append_built(event: RunEvent) -> RunEvent:
+    """append_event() for an event built beforehand, not yet written (a run's `start`, a reply)."""
+    return append_event(event.thread_id, event.run_id, event.type, event.data, message_id=event.message_id)
+
+
 @contextmanager
 def written_together():
     """Events appended in this block are written at its end: one counter bump and one insert per

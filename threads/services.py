@@ -13,7 +13,7 @@ from config.identity import Principal
 from config.prepared import PreparedRead
 
 from . import bus, statements
-from .events import append_event, written_together
+from .events import append_built, append_event, written_together
 from .models import Confirmation, Message, Run, RunEvent, Thread
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,18 @@ def save_message(message: Message, *, seq: int | None = None) -> Message:
     return message
 
 
+def save_reply(message: Message, event: RunEvent) -> None:
+    """Write a model's message and the event that shows it, both built beforehand (call inside
+    a transaction)."""
+    save_message(message)
+    append_built(event)
+
+
+def _start_event(thread_id, run_id, human: Message | None) -> RunEvent:
+    return RunEvent(thread_id=thread_id, run_id=run_id, type="start", data={"thread_id": str(thread_id)},
+                    message_id=human.id if human else None)
+
+
 def do_start_run(thread: Thread, message: str | None, *, config: dict | None = None, input_messages=None, new_thread: bool = False) -> Run:
     """Record the user's message(s) and a queued run, emit `start`, then hand the run to a worker.
 
@@ -88,6 +100,7 @@ def do_start_run(thread: Thread, message: str | None, *, config: dict | None = N
     `new_thread`: the thread was created in the caller's transaction, so nobody else can see it
     yet: no lock, no run in progress, no messages, its name already set (four round trips fewer).
     """
+    turns = (input_messages or []) + ([(Message.Role.HUMAN, message)] if message is not None else [])
     with transaction.atomic(savepoint=not new_thread):
         if new_thread:
             locked, next_seq = thread, 1
@@ -97,37 +110,33 @@ def do_start_run(thread: Thread, message: str | None, *, config: dict | None = N
             if Run.objects.filter(thread=locked, status__in=Run.ACTIVE).exists():
                 raise Conflict("a run is already in progress on this thread; wait for it or cancel it")
             next_seq = None
+            if not locked.name and message:
+                Thread.objects.filter(pk=locked.pk, name="").update(name=message[:80])  # a first question names the thread
             if transaction.get_connection().vendor == "postgresql":
-                return _start_on_locked_thread(locked, message, config, input_messages)
+                return _start_on_locked_thread(locked, turns, config)
         run = Run.objects.create(thread=locked, config=config or {})
         human = None
-        for role, content in (input_messages or []) + ([(Message.Role.HUMAN, message)] if message is not None else []):
+        for role, content in turns:
             added = add_message(locked, role=role, content=content, run=run, seq=next_seq)
             next_seq = None if next_seq is None else next_seq + 1
             human = added if role == Message.Role.HUMAN else human
-        if not new_thread and not locked.name and message:
-            Thread.objects.filter(pk=locked.pk, name="").update(name=message[:80])
-        run.start_event = append_event(locked.id, run.id, "start", {"thread_id": str(locked.id)}, message_id=human.id if human else None)
+        run.start_event = append_built(_start_event(locked.id, run.id, human))
         transaction.on_commit(lambda: enqueue_run(run.id))
     return run
 
 
-def _start_on_locked_thread(locked: Thread, message: str | None, config: dict | None, input_messages) -> Run:
+def _start_on_locked_thread(locked: Thread, turns: list, config: dict | None) -> Run:
     """The rest of do_start_run() on an existing thread, locked in the caller's transaction, as
     one statement (PostgreSQL): the run, its messages at the thread's next seqs, the `start`
     event; the wake-up and the dispatch follow the commit."""
     run = Run(thread=locked, config=config or {})
     one = statements.OneStatement().insert(run)
     human = None
-    turns = (input_messages or []) + ([(Message.Role.HUMAN, message)] if message is not None else [])
     for offset, (role, content) in enumerate(turns):
         added = Message(thread=locked, run=run, role=role, content=content)
         one.insert(added, seq=statements.next_seq(Message, "thread", locked.pk, offset=offset))
         human = added if role == Message.Role.HUMAN else human
-    if not locked.name and message:
-        Thread.objects.filter(pk=locked.pk, name="").update(name=message[:80])  # a first question names the thread
-    run.start_event = RunEvent(thread_id=locked.pk, run_id=run.id, type="start", data={"thread_id": str(locked.pk)},
-                               message_id=human.id if human else None)
+    run.start_event = _start_event(locked.pk, run.id, human)
     one.events_of(locked.pk, [run.start_event]).execute()
     transaction.on_commit(lambda: enqueue_run(run.id))
     return run
@@ -157,7 +166,7 @@ def _start_on_new_thread(principal: Principal, message: str, assistant_id, threa
     thread.assign_owner(principal)
     run = Run(thread=thread, config={})
     human = Message(thread=thread, run=run, seq=1, role=Message.Role.HUMAN, content=message)
-    start = RunEvent(thread_id=thread.id, run_id=run.id, type="start", data={"thread_id": str(thread.id)}, message_id=human.id)
+    start = _start_event(thread.id, run.id, human)
     # Dispatched first, so the worker's queue hop overlaps the write instead of following it: the
     # worker's claim waits a moment for a run it cannot see yet (engine.claim). If the broker
     # refuses the run, nothing has been written.
@@ -244,9 +253,7 @@ def do_finish_run(run: Run, status: str, *, error: str = "", answer: tuple[Messa
     if not statements.available():
         with transaction.atomic(), written_together():
             if answer is not None:
-                message, event = answer
-                save_message(message)
-                append_event(event.thread_id, event.run_id, event.type, event.data, message_id=event.message_id)
+                save_reply(*answer)
             finish_run(run, status, error=error, **fields)
         return
     now = timezone.now()
