@@ -23,6 +23,15 @@ def published(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def own_channels(settings):
+    """Real Redis pub/sub on channels of this test's own (skipped without Redis)."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    settings.CHANNEL_PREFIX = f"querent-test-{uuid.uuid4().hex[:8]}"
+    return settings
+
+
 def test_one_message_per_transaction_after_commit(thread, published, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         with transaction.atomic(), written_together():
@@ -59,11 +68,8 @@ def test_a_block_that_raises_writes_nothing(thread, published):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_hub_delivers_what_is_published_right_after_joining(settings, thread):
+def test_the_hub_delivers_what_is_published_right_after_joining(settings, own_channels, thread):
     """join() returns once Redis confirmed the subscription: a publish right after it arrives."""
-    if not settings.REDIS_URL:
-        pytest.skip("needs Redis")
-    settings.CHANNEL_PREFIX = f"querent-test-{uuid.uuid4().hex[:8]}"
 
     async def scenario():
         hub = streams._Hub(settings.REDIS_URL, asyncio.get_running_loop())
@@ -84,14 +90,11 @@ def test_the_hub_delivers_what_is_published_right_after_joining(settings, thread
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_hub_comes_back_after_losing_its_redis_connection_with_followers_joined(settings, thread):
+def test_the_hub_comes_back_after_losing_its_redis_connection_with_followers_joined(settings, own_channels, thread):
     """Redis drops the hub's connection while a stream follows a thread: the hub reconnects,
     subscribes again and delivers the next publish as a wake-up, not only through polling."""
-    if not settings.REDIS_URL:
-        pytest.skip("needs Redis")
     import redis
 
-    settings.CHANNEL_PREFIX = f"querent-test-{uuid.uuid4().hex[:8]}"
     admin = redis.Redis.from_url(settings.REDIS_URL)
 
     async def wait_until(condition, seconds=10.0):
@@ -153,43 +156,51 @@ def counted_reads(monkeypatch):
     return reads
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_stream_subscribed_before_the_write_follows_without_reading_the_log(settings, thread, counted_reads):
-    """What the caller wrote after subscribe() is passed as `known`; the rest arrives announced."""
-    if not settings.REDIS_URL:
-        pytest.skip("needs Redis")
-    settings.CHANNEL_PREFIX = f"querent-test-{uuid.uuid4().hex[:8]}"
-    from threads.models import Run
-
-    run = Run.objects.create(thread=thread)
+def follow_a_run(thread, run, write_after_start, *, batches: bool = False):
+    """Subscribe, write the run's `start` and follow from it (as the views do) while
+    `write_after_start()` runs on a worker thread. Returns what the stream got (events, or batches
+    of them) and whether it left its subscription."""
 
     async def scenario():
         wakeups = await streams.subscribe(thread.id)
         start = await in_worker_thread(emit)(thread.id, run.id, "start", {"thread_id": str(thread.id)})
-        seen = []
+        follow = streams.follow_batches if batches else streams.follow
+        got = []
 
         async def stream():
-            async for event in streams.follow(thread.id, 0, until_run=run.id, wakeups=wakeups, known=[start.as_dict()]):
-                seen.append((event["seq"], event["type"]))
+            async for item in follow(thread.id, 0, until_run=run.id, wakeups=wakeups, known=[start.as_dict()]):
+                got.append(item)
 
         following = asyncio.get_running_loop().create_task(stream())
         await asyncio.sleep(0.05)
-        await in_worker_thread(emit)(thread.id, run.id, "assistant_delta", {"text": "tok"})
-        await in_worker_thread(emit)(thread.id, run.id, "finish", {})
+        await in_worker_thread(write_after_start)()
         await asyncio.wait_for(following, 5)
-        assert seen == [(1, "start"), (2, "assistant_delta"), (3, "finish")]
-        assert str(thread.id) not in streams._hub().waiters  # the stream left its subscription
+        left = str(thread.id) not in streams._hub().waiters
         await _close_hub_of_this_loop()
+        return got, left
 
-    asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_subscribed_before_the_write_follows_without_reading_the_log(own_channels, thread, counted_reads):
+    """What the caller wrote after subscribe() is passed as `known`; the rest arrives announced."""
+    from threads.models import Run
+
+    run = Run.objects.create(thread=thread)
+
+    def delta_then_finish():
+        emit(thread.id, run.id, "assistant_delta", {"text": "tok"})
+        emit(thread.id, run.id, "finish", {})
+
+    seen, left = follow_a_run(thread, run, delta_then_finish)
+    assert [(event["seq"], event["type"]) for event in seen] == [(1, "start"), (2, "assistant_delta"), (3, "finish")]
+    assert left  # the stream left its subscription
     assert counted_reads == []  # every event came from the caller or inside a wake-up
 
 
 @pytest.mark.django_db(transaction=True)
-def test_known_events_that_do_not_continue_the_log_send_the_stream_to_it(settings, thread, counted_reads):
-    if not settings.REDIS_URL:
-        pytest.skip("needs Redis")
-    settings.CHANNEL_PREFIX = f"querent-test-{uuid.uuid4().hex[:8]}"
+def test_known_events_that_do_not_continue_the_log_send_the_stream_to_it(own_channels, thread, counted_reads):
     first = emit(thread.id, None, "assistant_delta", {"text": "written before anyone subscribed"})
     second = emit(thread.id, None, "assistant_delta", {"text": "the caller's"})
 
@@ -204,11 +215,8 @@ def test_known_events_that_do_not_continue_the_log_send_the_stream_to_it(setting
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_subscription_no_stream_follows_is_left(settings, thread, monkeypatch):
+def test_a_subscription_no_stream_follows_is_left(own_channels, thread, monkeypatch):
     """The client left before its response began: the hub does not keep the thread subscribed."""
-    if not settings.REDIS_URL:
-        pytest.skip("needs Redis")
-    settings.CHANNEL_PREFIX = f"querent-test-{uuid.uuid4().hex[:8]}"
     monkeypatch.setattr(streams, "ADOPT_WITHIN", 0.05)
 
     async def scenario():
@@ -226,11 +234,8 @@ def test_a_subscription_no_stream_follows_is_left(settings, thread, monkeypatch)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_events_committed_together_are_followed_as_one_batch(settings, thread):
+def test_events_committed_together_are_followed_as_one_batch(own_channels, thread):
     """A run's answer and `finish` commit together: a stream gets them as one batch (one write)."""
-    if not settings.REDIS_URL:
-        pytest.skip("needs Redis")
-    settings.CHANNEL_PREFIX = f"querent-test-{uuid.uuid4().hex[:8]}"
     from threads.models import Run
 
     run = Run.objects.create(thread=thread)
@@ -240,20 +245,5 @@ def test_events_committed_together_are_followed_as_one_batch(settings, thread):
             append_event(thread.id, run.id, "assistant_response_message", {"text": "347"})
             append_event(thread.id, run.id, "finish", {})
 
-    async def scenario():
-        wakeups = await streams.subscribe(thread.id)
-        start = await in_worker_thread(emit)(thread.id, run.id, "start", {"thread_id": str(thread.id)})
-        batches = []
-
-        async def stream():
-            async for batch in streams.follow_batches(thread.id, 0, until_run=run.id, wakeups=wakeups, known=[start.as_dict()]):
-                batches.append([event["type"] for event in batch])
-
-        following = asyncio.get_running_loop().create_task(stream())
-        await asyncio.sleep(0.05)
-        await in_worker_thread(answer_and_finish)()
-        await asyncio.wait_for(following, 5)
-        assert batches == [["start"], ["assistant_response_message", "finish"]]
-        await _close_hub_of_this_loop()
-
-    asyncio.run(scenario())
+    batches, _ = follow_a_run(thread, run, answer_and_finish, batches=True)
+    assert [[event["type"] for event in batch] for batch in batches] == [["start"], ["assistant_response_message", "finish"]]
