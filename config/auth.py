@@ -109,16 +109,10 @@ def resolve_principal(request, *, django_user=None) -> Principal | None:
     for it (a service key, or development auth); otherwise a different tenant is refused.
     """
     principal = None
-    authorization = _header(request, "Authorization") or ""
-    api_key = _header(request, "X-API-Key")
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise AuthenticationFailed("Authorization must be 'Bearer <token>'")
-        principal = principal_from_jwt(token) if _looks_like_jwt(token) else principal_from_api_key(token)
-    elif api_key:
-        principal = principal_from_api_key(api_key.strip())
+    presented = _presented_token(request)
+    if presented is not None:
+        token, bearer = presented
+        principal = principal_from_jwt(token) if bearer and _looks_like_jwt(token) else principal_from_api_key(token)
     else:
         user = django_user if django_user is not None else getattr(request, "user", None)
         if user is not None and getattr(user, "is_authenticated", False) and not isinstance(user, Principal):
@@ -136,6 +130,20 @@ def resolve_principal(request, *, django_user=None) -> Principal | None:
     return _acting_for_requested_tenant(request, principal)
 
 
+def _presented_token(request) -> tuple[str, bool] | None:
+    """(token, came as `Authorization: Bearer`) from that header or `X-API-Key`; None with neither.
+    AuthenticationFailed for an Authorization header of another form."""
+    authorization = _header(request, "Authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationFailed("Authorization must be 'Bearer <token>'")
+        return token, True
+    api_key = _header(request, "X-API-Key")
+    return (api_key.strip(), False) if api_key else None
+
+
 def _acting_for_requested_tenant(request, principal: Principal) -> Principal:
     tenant = _header(request, "X-Tenant-ID")
     if tenant:
@@ -149,15 +157,13 @@ def _acting_for_requested_tenant(request, principal: Principal) -> Principal:
 def cached_principal(request) -> Principal | None:
     """resolve_principal() for a request carrying an API key resolved moments ago, with no I/O
     (an async view needs no thread for it); None when the full resolve_principal is needed."""
-    authorization = _header(request, "Authorization")
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or _looks_like_jwt(token):
-            return None
-    else:
-        token = (_header(request, "X-API-Key") or "").strip()
-    principal = _cached_key(token) if token else None
+    try:
+        presented = _presented_token(request)
+    except AuthenticationFailed:
+        return None  # resolve_principal says what is wrong
+    if presented is None or (presented[1] and _looks_like_jwt(presented[0])):
+        return None
+    principal = _cached_key(presented[0])
     return _acting_for_requested_tenant(request, principal) if principal is not None else None
 
 
