@@ -32,7 +32,7 @@ def append_event(thread_id, run_id, type_: str, data: dict, *, message_id=None) 
         return event
     event.seq = _next_seq(thread_id)
     event.save(force_insert=True)
-    _publish_after_commit(event)
+    publish_after_commit(event)
     return event
 
 
@@ -66,7 +66,7 @@ def written_together():
             event.seq = last - len(events) + 1 + offset
     RunEvent.objects.bulk_create(batch)
     for event in batch:
-        _publish_after_commit(event)
+        publish_after_commit(event)
 
 
 class _PendingWakeUps:
@@ -89,7 +89,7 @@ class _PendingWakeUps:
         return any(callback is self.publish for _, callback, *_ in connection.run_on_commit)
 
 
-def _publish_after_commit(event: RunEvent) -> None:
+def publish_after_commit(event: RunEvent) -> None:
     connection = transaction.get_connection()
     savepoints = tuple(connection.savepoint_ids)
     pending = getattr(connection, "querent_pending_wakeups", None)

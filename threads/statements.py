@@ -13,9 +13,9 @@ that commit. Elsewhere callers take the ORM path, which writes the same rows.
 import functools
 
 from django.db import connection as default_connection
-from django.db import transaction
 
 from . import bus
+from .events import publish_after_commit
 from .models import RunEvent, Thread
 
 EVENT_COLUMNS = ("thread", "run", "type", "payload", "message_id", "created_at")
@@ -141,11 +141,11 @@ class OneStatement:
             event.seq = last - count + 1 + index
             event._state.adding = False
         if self.events and publish:
-            thread_id, events = self.thread_id, self.events
-            if self.connection.in_atomic_block:  # announced once the caller's transaction commits
-                transaction.on_commit(lambda: bus.publish_thread_events(thread_id, events), using=self.connection.alias)
+            if self.connection.in_atomic_block:
+                for event in self.events:  # with the transaction's other events, once it commits
+                    publish_after_commit(event)
             else:
-                bus.publish_thread_events(thread_id, events)
+                bus.publish_thread_events(self.thread_id, self.events)
         return self.events
 
     def _thread_key(self):
