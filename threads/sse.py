@@ -16,7 +16,7 @@ from . import selectors, services
 from .events import PROMPTQL_EVENTS
 from .http import SSE_HEADERS, HttpError, authenticate, json_body, last_event_id, sse_frame
 from .serializers import MessageInSerializer, event_dict
-from .streams import KEEPALIVE, active_run_id, follow, follow_batches, subscribe
+from .streams import KEEPALIVE, active_run_id, follow, follow_batches, subscribed_while
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +89,12 @@ async def promptql_post(request, principal, body: dict, thread_id=None):
     stream_thread_id = thread_id or uuid.uuid4()  # a new thread's id is chosen here, to subscribe first
     # Subscribed before the run is written, so the stream starts from the `start` event it wrote
     # instead of reading the log back.
-    wakeups = await subscribe(stream_thread_id)
     try:
-        run_id, before, start = await start_run(principal, thread_id, message, None if thread_id else stream_thread_id)
-    except BaseException as exc:
-        await wakeups.close()
-        if isinstance(exc, Http404):
-            raise HttpError(404, str(exc) or "thread not found") from None
-        raise
+        wakeups, (run_id, before, start) = await subscribed_while(
+            stream_thread_id, lambda: start_run(principal, thread_id, message, None if thread_id else stream_thread_id)
+        )
+    except Http404 as exc:
+        raise HttpError(404, str(exc) or "thread not found") from None
     include = _event_filter(request)
     following = {"wakeups": wakeups, "known": [start]}
     if not message["stream"]:

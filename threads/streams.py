@@ -403,6 +403,17 @@ async def subscribe(thread_id) -> _Wakeups:
     return wakeups
 
 
+async def subscribed_while(thread_id, write):
+    """subscribe(thread_id), then `await write()` (what writes the run the stream will follow);
+    the subscription is left if the write fails. Returns the wake-ups and what `write` returned."""
+    wakeups = await subscribe(thread_id)
+    try:
+        return wakeups, await write()
+    except BaseException:
+        await wakeups.close()
+        raise
+
+
 _pending_tasks: set = set()
 
 

@@ -15,7 +15,7 @@ from config.errors import first_error
 from ..http import SSE_HEADERS, HttpError, authenticate, json_body, sse_frame
 from ..models import Message
 from ..prompt import compact_tool_result
-from ..streams import KEEPALIVE, follow_batches, subscribe
+from ..streams import KEEPALIVE, follow_batches, subscribed_while
 from . import services
 from .messages import langchain_dict
 from .serializers import RunInSerializer
@@ -79,21 +79,18 @@ class MessageBuilder:
 async def runs_stream(request):
     if request.method != "POST":
         return HttpError(405, f"Method {request.method} not allowed; allowed: POST").response()
-    wakeups = None
     try:
         principal = await authenticate(request)
         body = json_body(request)
         # Subscribed before the run is written: the stream starts from the `start` event it wrote
         # instead of reading the log back (see threads.streams.subscribe).
         requested = _thread_id_of(body)
-        wakeups = await subscribe(requested) if requested else None
-        run_id, thread_id, before, start = await start_run(principal, body)
-    except BaseException as exc:
-        if wakeups is not None:
-            await wakeups.close()
-        if isinstance(exc, HttpError):
-            return exc.response()
-        raise
+        if requested is None:  # not a thread id: start_run names the problem
+            wakeups, (run_id, thread_id, before, start) = None, await start_run(principal, body)
+        else:
+            wakeups, (run_id, thread_id, before, start) = await subscribed_while(requested, lambda: start_run(principal, body))
+    except HttpError as exc:
+        return exc.response()
     following = {"wakeups": wakeups, "known": [start]} if wakeups is not None else {}
 
     def frame(builder: MessageBuilder, event: dict) -> bytes:
