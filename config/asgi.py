@@ -1,8 +1,9 @@
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from config.handler import get_asgi_application  # noqa: E402
+
 django_asgi_app = get_asgi_application()  # must run before importing consumers (app registry)
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
