@@ -10,6 +10,7 @@ words, foreign-key links, size), the best come first, the rest are named or coun
 import logging
 import math
 import re
+import threading
 from datetime import timedelta
 
 from django.conf import settings
@@ -269,24 +270,49 @@ def _resolve_implicit_fk_targets(tables: list[dict]) -> None:
 # --- cache ---------------------------------------------------------------------------------
 
 
+# Stored introspections this process has read, by (data source, connection fingerprint, refresh
+# time): a run's load defers the schema column (a few KB of JSON per run) and takes it from here.
+_REMEMBERED_SCHEMAS = 64
+_remembered: dict[tuple, dict] = {}
+_remembered_lock = threading.Lock()
+
+
+def _stored_schema(data_source) -> dict:
+    """data_source.schema_cache, from memory when this process has read this same one before."""
+    key = (data_source.pk, data_source.schema_fingerprint, data_source.schema_refreshed_at)
+    schema = _remembered.get(key)
+    if schema is None:
+        schema = data_source.schema_cache  # read now if the load deferred it
+        if schema and key[0] is not None and key[2] is not None:
+            with _remembered_lock:
+                if len(_remembered) >= _REMEMBERED_SCHEMAS:
+                    _remembered.pop(next(iter(_remembered)))
+                _remembered[key] = schema
+    return schema
+
+
 def get_schema(data_source, *, refresh: bool = False) -> dict:
     """The cached introspection if fresh and for this connection; otherwise introspect and store.
-    When the source cannot be reached, a stale cache for the same connection is better than none."""
+    When the source cannot be reached, a stale cache for the same connection is better than none.
+    The dict returned may be shared with other callers in the process: read it, do not change it."""
     ttl = _setting("SCHEMA_CACHE_TTL_S", 3600)
+    same_connection = data_source.schema_fingerprint == data_source.connection_fingerprint
     fresh = (
-        data_source.schema_cache
-        and data_source.schema_fingerprint == data_source.connection_fingerprint
+        same_connection
         and data_source.schema_refreshed_at is not None
         and timezone.now() - data_source.schema_refreshed_at < timedelta(seconds=ttl)
     )
     if fresh and not refresh:
-        return data_source.schema_cache
+        stored = _stored_schema(data_source)
+        if stored:
+            return stored
     try:
         schema = introspect(data_source)
     except SqlError:
-        if data_source.schema_cache and data_source.schema_fingerprint == data_source.connection_fingerprint:
+        stored = _stored_schema(data_source) if same_connection else None
+        if stored:
             log.warning("schema introspection failed; serving the cached schema", extra={"data_source": str(data_source.id)})
-            return data_source.schema_cache
+            return stored
         raise
     if not data_source._state.adding:
         data_source.store_schema(schema, timezone.now())

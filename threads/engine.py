@@ -78,7 +78,12 @@ _take_queued_run = PreparedUpdate(
     ),
     (uuid.UUID(int=0), "\x00worker", datetime(2000, 1, 1, 0, 0, 0, 1, tzinfo=dt_timezone.utc), 2_000_000_007),
 )
-_run_to_execute = PreparedRead(lambda pk: Run.objects.select_related("thread__assistant__data_source").filter(pk=pk), (uuid.UUID(int=0),))
+# The data source's stored schema is left out: the prompt takes it from executor.schema's memory.
+_run_to_execute = PreparedRead(
+    lambda pk: Run.objects.select_related("thread__assistant__data_source").defer("thread__assistant__data_source__schema_cache").filter(pk=pk),
+    (uuid.UUID(int=0),),
+)
+_run_is_written = PreparedRead(lambda pk: Run.objects.filter(pk=pk).values_list("pk"), (uuid.UUID(int=0),))
 
 
 def claim(run_id, worker: str) -> Run | None:
@@ -92,7 +97,9 @@ def claim(run_id, worker: str) -> Run | None:
         # The usual case in one statement: a queued run, not cancelled, with attempts left.
         if _take_queued_run.update(uuid.UUID(str(run_id)), worker[:200], now, settings.RUN_MAX_ATTEMPTS):
             break
-        if waited_since is None or Run.objects.filter(pk=run_id).exists():
+        # Not simply queued. Most often not written yet (its dispatch overtook its write): one
+        # cheap read says so, instead of the locking checks' transaction.
+        if _run_is_written.read(uuid.UUID(str(run_id))):
             run = _claim_after_checks(run_id, worker, now)
             if run is None:
                 return None

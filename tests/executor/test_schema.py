@@ -89,6 +89,32 @@ def test_stale_cache_beats_no_schema_when_unreachable(demo_data_source, monkeypa
     assert get_schema(demo_data_source) == cached
 
 
+@pytest.mark.django_db
+def test_a_load_that_defers_the_stored_schema_reads_it_once_per_process(demo_data_source, django_assert_num_queries):
+    from executor.models import DataSource
+
+    schema_module._remembered.clear()
+    stored = get_schema(demo_data_source)  # introspects and stores
+    deferred = DataSource.objects.defer("schema_cache").get(pk=demo_data_source.pk)
+    with django_assert_num_queries(1):  # the deferred column, read once
+        assert get_schema(deferred) == stored
+    again = DataSource.objects.defer("schema_cache").get(pk=demo_data_source.pk)
+    with django_assert_num_queries(0):  # this process has read this very introspection
+        assert get_schema(again) is get_schema(deferred)
+
+    # A newer introspection (another process refreshed it) is a different one: read from the row.
+    DataSource.objects.filter(pk=demo_data_source.pk).update(schema_cache={"tables": [], "functions": []}, schema_refreshed_at=timezone.now())
+    newer = DataSource.objects.defer("schema_cache").get(pk=demo_data_source.pk)
+    with django_assert_num_queries(1):
+        assert get_schema(newer) == {"tables": [], "functions": []}
+
+
+def test_the_run_load_leaves_the_stored_schema_out():
+    from threads.engine import _run_to_execute
+
+    assert "schema_cache" not in str(_run_to_execute.build(None).query).split(" FROM ")[0]
+
+
 def test_summary_when_unreachable_says_why():
     text = schema_summary(source("postgresql://u:topsecret@127.0.0.1:1/x", name="Warehouse"))
     assert "unavailable" in text and "Warehouse" in text and "topsecret" not in text
