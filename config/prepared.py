@@ -47,15 +47,58 @@ class _Prepared:
     def _compile(self) -> _Compiled:
         raise NotImplementedError
 
-    @staticmethod
-    def _execute(compiled: _Compiled, values: tuple, result):
-        """Run the compiled SQL with the caller's values in the placeholders' slots; `result(cursor)`."""
-        bound = list(compiled.params)
-        for index, which in compiled.slots:
-            bound[index] = values[which]
+    def _through_orm(self, values: tuple):
+        """The result, where the query is not compiled here (other databases)."""
+        raise NotImplementedError
+
+    def _result(self, compiled: _Compiled, cursor):
+        """The result, from the cursor that ran the compiled query."""
+        raise NotImplementedError
+
+    def _run(self, values: tuple):
+        compiled = self._compiled()
+        if compiled is None:
+            return self._through_orm(values)
         with compiled.connection.cursor() as cursor:
-            cursor.execute(compiled.sql, bound)
-            return result(cursor)
+            cursor.execute(compiled.sql, _bound(compiled, values))
+            return self._result(compiled, cursor)
+
+
+def _bound(compiled: _Compiled, values: tuple) -> list:
+    """The compiled query's parameters with the caller's values in the placeholders' slots."""
+    bound = list(compiled.params)
+    for index, which in compiled.slots:
+        bound[index] = values[which]
+    return bound
+
+
+def together(*calls: tuple[_Prepared, tuple]) -> list:
+    """`together((read, (pk,)), (update, (pk, now)))`: each query's result, as its own call would
+    give it, for one round trip to the database instead of one each (PostgreSQL's pipeline mode).
+
+    The queries run in order, as one transaction: a later one sees what an earlier one wrote, and
+    if one fails, none has an effect. Elsewhere, inside a transaction, or for queries on different
+    databases they run one after another.
+    """
+    compiled = [prepared._compiled() for prepared, _ in calls]
+    connection = compiled[0].connection if compiled[0] is not None else None
+    if connection is None or connection.in_atomic_block or any(c is None or c.connection is not connection for c in compiled):
+        # Inside a transaction, Django's cursors keep its error bookkeeping: one query at a time.
+        return [prepared._run(values) for prepared, values in calls]
+    connection.ensure_connection()
+    raw = connection.connection
+    cursors = []
+    with connection.wrap_database_errors:
+        try:
+            with raw.pipeline():
+                for (prepared, values), query in zip(calls, compiled):
+                    cursor = raw.cursor()
+                    cursors.append(cursor)
+                    cursor.execute(query.sql, _bound(query, values))
+            return [prepared._result(query, cursor) for (prepared, _), query, cursor in zip(calls, compiled, cursors)]
+        finally:
+            for cursor in cursors:
+                cursor.close()
 
 
 class PreparedRead(_Prepared):
@@ -69,10 +112,13 @@ class PreparedRead(_Prepared):
     """
 
     def read(self, *values) -> list:
-        compiled = self._compiled()
-        if compiled is None:
-            return list(self.build(*values))
-        rows = self._execute(compiled, values, lambda cursor: cursor.fetchall())
+        return self._run(values)
+
+    def _through_orm(self, values: tuple) -> list:
+        return list(self.build(*values))
+
+    def _result(self, compiled: _Compiled, cursor) -> list:
+        rows = cursor.fetchall()
         return [compiled.materialize(row) for row in compiled.compiler.results_iter([rows])]
 
     def _compile(self) -> _Compiled:
@@ -108,11 +154,14 @@ class PreparedUpdate(_Prepared):
     number of rows changed. Placeholders as for PreparedRead."""
 
     def update(self, *values) -> int:
-        compiled = self._compiled()
-        if compiled is None:
-            queryset, changes = self.build(*values)
-            return queryset.update(**changes)
-        return self._execute(compiled, values, lambda cursor: cursor.rowcount)
+        return self._run(values)
+
+    def _through_orm(self, values: tuple) -> int:
+        queryset, changes = self.build(*values)
+        return queryset.update(**changes)
+
+    def _result(self, compiled: _Compiled, cursor) -> int:
+        return cursor.rowcount
 
     def _compile(self) -> _Compiled:
         queryset, changes = self.build(*self.placeholders)

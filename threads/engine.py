@@ -20,11 +20,12 @@ from django.utils import timezone
 
 from assistants import llm
 from config.logging import log_context
-from config.prepared import PreparedRead, PreparedUpdate
+from config.prepared import PreparedRead, PreparedUpdate, together
 from config.worker import run_periodically
 from executor import services as sql_services
 
 from . import prompt
+from .prompt import run_thread_messages
 from .events import append_event, emit
 from .models import Artifact, Confirmation, Message, Run, RunEvent, Thread
 from .services import add_message, do_finish_run, finish_run, requeue_run, save_reply
@@ -83,27 +84,34 @@ _run_to_execute = PreparedRead(
     lambda pk: Run.objects.select_related("thread__assistant__data_source").defer("thread__assistant__data_source__schema_cache").filter(pk=pk),
     (uuid.UUID(int=0),),
 )
-_run_is_written = PreparedRead(lambda pk: Run.objects.filter(pk=pk).values_list("pk"), (uuid.UUID(int=0),))
 
 
 def claim(run_id, worker: str) -> Run | None:
     """Take the run if it is queued, or if its previous worker stopped heart-beating.
 
-    Returns it with its thread, assistant and data source loaded, as the agent loop needs them.
+    Returns it with its thread, assistant and data source loaded, as the agent loop needs them,
+    and with its thread's messages as `prefetched_history` when they were read with it (else None).
     """
     waited_since = None
+    pk = uuid.UUID(str(run_id))
     while True:
         now = timezone.now()
-        # The usual case in one statement: a queued run, not cancelled, with attempts left.
-        if _take_queued_run.update(uuid.UUID(str(run_id)), worker[:200], now, settings.RUN_MAX_ATTEMPTS):
+        # The usual case: a queued run, not cancelled, with attempts left, taken and read back
+        # with its thread's messages in one round trip.
+        taken, loaded, history = together(
+            (_take_queued_run, (pk, worker[:200], now, settings.RUN_MAX_ATTEMPTS)), (_run_to_execute, (pk,)), (run_thread_messages, (pk,)),
+        )
+        if taken:
             break
-        # Not simply queued. Most often not written yet (its dispatch overtook its write): one
-        # cheap read says so, instead of the locking checks' transaction.
-        if _run_is_written.read(uuid.UUID(str(run_id))):
+        history = None
+        # Not simply queued. Most often not written yet (its dispatch overtook its write), which
+        # the read above has told: then no locking checks, just a moment's wait.
+        if loaded:
             run = _claim_after_checks(run_id, worker, now)
             if run is None:
                 return None
             if run is not NOT_WRITTEN_YET:
+                loaded = _run_to_execute.read(pk)
                 break
         # A new thread's run is dispatched before the statement that writes it commits
         # (services._start_on_new_thread): give that statement a moment.
@@ -113,13 +121,14 @@ def claim(run_id, worker: str) -> Run | None:
             log.warning("run %s was never written; nothing to do", run_id)
             return None
         time.sleep(0.0005 if waited < 0.02 else 0.02)
-    loaded = _run_to_execute.read(uuid.UUID(str(run_id)))
     if not loaded:
         raise Run.DoesNotExist(f"run {run_id} not found")
     run = loaded[0]
+    run.prefetched_history = history
     if run.attempts > 1:
         with transaction.atomic():
             _close_interrupted_tool_calls(run)
+        run.prefetched_history = None  # that may have added messages
     return run
 
 
@@ -354,7 +363,8 @@ class AgentLoop:
             if self.run.steps >= max_steps:
                 self._say(f"I stopped after {max_steps} steps without a final answer. Ask me to continue if you want me to keep going.")
                 return
-            completion, answer = self._call_llm(system + prompt.history_messages(self.thread), tools)
+            history, self.run.prefetched_history = getattr(self.run, "prefetched_history", None), None  # read with the claim: first step only
+            completion, answer = self._call_llm(system + prompt.history_messages(self.thread, history), tools)
             self.run.steps += 1
             if not completion.tool_calls:
                 self.answer = answer  # written with the run's end: one commit, not two

@@ -5,11 +5,11 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 
 from config.identity import Principal
-from config.prepared import PreparedRead, PreparedUpdate
+from config.prepared import PreparedRead, PreparedUpdate, together
 from threads.models import Run, Thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -84,3 +84,49 @@ def test_a_prepared_update_changes_what_the_orms_update_would():
     assert prepared.update(two.id, "w2", beat) == 1
     got = {run.pk: (run.status, run.worker, run.heartbeat_at, run.attempts) for run in Run.objects.filter(pk__in=[one.pk, two.pk])}
     assert got == {one.pk: ("running", "w1", beat, 1), two.pk: ("running", "w2", beat, 1)}
+
+
+def _take():
+    return PreparedUpdate(
+        lambda pk, worker: (Run.objects.filter(pk=pk, status=Run.Status.QUEUED), {"status": Run.Status.RUNNING, "worker": worker}),
+        (NO_ID, "\x00worker"),
+    )
+
+
+def test_queries_together_give_what_each_gives_and_later_ones_see_earlier_writes(monkeypatch):
+    run = new_run("together")
+    take, read = _take(), PreparedRead(lambda pk: Run.objects.select_related("thread").filter(pk=pk), (NO_ID,))
+    pipelines = []
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        real = type(connection.connection).pipeline
+        monkeypatch.setattr(type(connection.connection), "pipeline", lambda self: pipelines.append(self) or real(self))
+    taken, [loaded], missing = together((take, (run.id, "w1")), (read, (run.id,)), (read, (uuid.uuid4(),)))
+    assert taken == 1 and missing == []
+    assert (loaded.status, loaded.worker, loaded.thread.name) == ("running", "w1", "together")  # read after the update
+    again, [still] = together((take, (run.id, "w2")), (read, (run.id,)))
+    assert again == 0 and still.worker == "w1"
+    if connection.vendor == "postgresql":
+        assert len(pipelines) == 2  # one pipeline, one round trip, per call
+
+
+def test_queries_together_are_one_transaction():
+    if connection.vendor != "postgresql":
+        pytest.skip("pipelined queries are PostgreSQL's")
+    run = new_run("atomic")
+    failing = PreparedRead(lambda pk: Run.objects.filter(pk=pk).extra(where=["1 / (attempts - attempts) = 1"]), (NO_ID,))
+    with pytest.raises(DatabaseError):
+        together((_take(), (run.id, "w1")), (failing, (run.id,)))
+    run.refresh_from_db()
+    assert run.status == "queued" and run.worker == ""  # the update before the failure did not stay
+    assert _take().update(run.id, "w2") == 1  # and the connection is usable
+
+
+def test_queries_together_inside_a_transaction_run_one_by_one():
+    run = new_run("inside")
+    read = PreparedRead(lambda pk: Run.objects.filter(pk=pk), (NO_ID,))
+    with transaction.atomic():
+        taken, [loaded] = together((_take(), (run.id, "w1")), (read, (run.id,)))
+        assert taken == 1 and loaded.worker == "w1"
+    run.refresh_from_db()
+    assert run.worker == "w1"
