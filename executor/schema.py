@@ -284,11 +284,16 @@ def _stored_schema(data_source) -> dict:
     if schema is None:
         schema = data_source.schema_cache  # read now if the load deferred it
         if schema and key[0] is not None and key[2] is not None:
-            with _remembered_lock:
-                if len(_remembered) >= _REMEMBERED_SCHEMAS:
-                    _remembered.pop(next(iter(_remembered)))
-                _remembered[key] = schema
+            _remember(_remembered, key, schema)
     return schema
+
+
+def _remember(memory: dict, key: tuple, value) -> None:
+    """Keep `value` under `key`, forgetting the oldest entry beyond _REMEMBERED_SCHEMAS."""
+    with _remembered_lock:
+        if len(memory) >= _REMEMBERED_SCHEMAS:
+            memory.pop(next(iter(memory)))
+        memory[key] = value
 
 
 def get_schema(data_source, *, refresh: bool = False) -> dict:
@@ -449,10 +454,20 @@ def render_summary(schema: dict, max_chars: int = 6000, *, question: str | None 
     return result if len(result) <= max_chars else result[: max_chars - 1] + "…"
 
 
+_summaries: dict[tuple, str] = {}
+
+
 def schema_summary(data_source, max_chars: int = 6000, *, question: str | None = None) -> str:
-    """The prompt text for a data source (cached introspection); a short explanation if unreachable."""
+    """The prompt text for a data source (cached introspection); a short explanation if unreachable.
+    Without a question it is the same text for every run until the schema changes: kept per process."""
     try:
         schema = get_schema(data_source)
     except SqlError as exc:
         return f"The schema of data source '{data_source.name}' is unavailable: {exc.message}"[:max_chars]
-    return render_summary(schema, max_chars, question=question, name=data_source.name)
+    key = (data_source.pk, data_source.schema_fingerprint, data_source.schema_refreshed_at, data_source.name, max_chars)
+    if question is None and key in _summaries:
+        return _summaries[key]
+    summary = render_summary(schema, max_chars, question=question, name=data_source.name)
+    if question is None and data_source.pk is not None and data_source.schema_refreshed_at is not None:
+        _remember(_summaries, key, summary)
+    return summary

@@ -109,6 +109,22 @@ def test_a_load_that_defers_the_stored_schema_reads_it_once_per_process(demo_dat
         assert get_schema(newer) == {"tables": [], "functions": []}
 
 
+@pytest.mark.django_db
+def test_the_summary_without_a_question_is_rendered_once_per_introspection(demo_data_source, monkeypatch):
+    schema_module._summaries.clear()
+    renders = []
+    real = schema_module.render_summary
+    monkeypatch.setattr(schema_module, "render_summary", lambda *a, **k: renders.append(a) or real(*a, **k))
+    first = schema_summary(demo_data_source)
+    assert schema_summary(demo_data_source) == first and len(renders) == 1
+    schema_summary(demo_data_source, question="tracks by genre")  # a question ranks tables: rendered for it
+    assert len(renders) == 2
+    demo_data_source.name = "Renamed"
+    assert "Renamed" in schema_summary(demo_data_source) and len(renders) == 3
+    demo_data_source.store_schema({"tables": [], "functions": []}, timezone.now())  # a new introspection
+    assert schema_summary(demo_data_source) != first and len(renders) == 4
+
+
 def test_the_run_load_leaves_the_stored_schema_out():
     from threads.engine import _run_to_execute
 
