@@ -263,7 +263,7 @@ def _one_attempt(request: dict, messages, tools, config: LLMConfig):
     # the response at `[DONE]`, before the chunked body's last bytes, which throws the kept-alive
     # connection away (a new TCP, or TLS, connection per model call). Reading to the end hands it
     # back to the pool; the chunks are plain JSON, fed to the assembler without building models.
-    with _client(config).chat.completions.with_streaming_response.create(**request) as response:
+    with _client(config).chat.completions.with_streaming_response.create(**_create_arguments(request)) as response:
         content_type = response.headers.get("content-type", "")
         if "text/event-stream" not in content_type:
             # The provider ignored stream=True and sent one JSON body.
@@ -286,6 +286,19 @@ def _one_attempt(request: dict, messages, tools, config: LLMConfig):
             if text:
                 yield TextDelta(text)
         yield assembler.completion(messages, tools, config)
+
+
+def _create_arguments(request: dict) -> dict:
+    """create() arguments that send `request` as its JSON body.
+
+    The SDK walks every argument against its TypedDicts before sending (about 0.7 ms of Python per
+    call for a prompt with a schema summary and a tool), and for the plain JSON built here the walk
+    changes nothing. So only `model` and `stream` (which decides how the SDK reads the response)
+    go as arguments; the rest goes as `extra_body`, which the SDK merges over the body it built
+    (`messages` included, over the empty list its signature requires).
+    """
+    rest = {key: value for key, value in request.items() if key not in ("model", "stream")}
+    return {"model": request["model"], "messages": [], "stream": request["stream"], "extra_body": rest}
 
 
 def _sdk_error(err: Exception, response) -> openai.APIConnectionError:
