@@ -1,6 +1,7 @@
 """Writes with side effects on threads, runs and confirmations (each: change state, then publish)."""
 
 import logging
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -56,6 +57,11 @@ def default_assistant_id(principal: Principal):
     return found[0][0] if found else default_assistant(principal).id
 
 
+# Every run on an existing thread takes its lock and checks it is not busy: compiled once per thread.
+_locked_thread = PreparedRead(lambda pk: Thread.objects.select_for_update().filter(pk=pk), (uuid.UUID(int=0),))
+_active_run_ids = PreparedRead(lambda thread_id: Run.objects.filter(thread_id=thread_id, status__in=Run.ACTIVE).values_list("pk")[:1], (uuid.UUID(int=0),))
+
+
 def next_message_seq(thread_id) -> int:
     current = Message.objects.filter(thread_id=thread_id).aggregate(top=Max("seq"))["top"]
     return (current or 0) + 1
@@ -106,8 +112,11 @@ def do_start_run(thread: Thread, message: str | None, *, config: dict | None = N
             locked, next_seq = thread, 1
         else:
             # Lock the thread: one run at a time per thread keeps the history linear.
-            locked = Thread.objects.select_for_update().get(pk=thread.pk)
-            if Run.objects.filter(thread=locked, status__in=Run.ACTIVE).exists():
+            found = _locked_thread.read(thread.pk)
+            if not found:
+                raise Thread.DoesNotExist(f"thread {thread.pk} not found")
+            locked = found[0]
+            if _active_run_ids.read(locked.pk):
                 raise Conflict("a run is already in progress on this thread; wait for it or cancel it")
             next_seq = None
             if not locked.name and message:

@@ -12,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 
 from config.db import in_worker_thread
 from config.errors import first_error
+from .. import selectors
 from ..http import SSE_HEADERS, HttpError, authenticate, json_body, sse_frame
 from ..models import Message
 from ..prompt import compact_tool_result
@@ -28,7 +29,7 @@ def _start_sync(principal, body: dict):
     if not serializer.is_valid():
         raise HttpError(400, first_error(serializer.errors), errors=serializer.errors)
     try:
-        thread = services.Thread.objects.get_visible_or_404(principal, pk=serializer.validated_data["thread_id"])
+        thread = selectors.visible_thread_or_404(principal, serializer.validated_data["thread_id"])
         before = thread.last_seq
         run = services.start_opengpts_run(principal, serializer.validated_data, thread)
     except Http404:
