@@ -277,13 +277,21 @@ _remembered: dict[tuple, dict] = {}
 _remembered_lock = threading.Lock()
 
 
+def _introspection_key(data_source) -> tuple | None:
+    """Which stored introspection the data source holds, as a memory key; None when it holds none
+    that is stored (unsaved, or never introspected)."""
+    if data_source.pk is None or data_source.schema_refreshed_at is None:
+        return None
+    return (data_source.pk, data_source.schema_fingerprint, data_source.schema_refreshed_at)
+
+
 def _stored_schema(data_source) -> dict:
     """data_source.schema_cache, from memory when this process has read this same one before."""
-    key = (data_source.pk, data_source.schema_fingerprint, data_source.schema_refreshed_at)
-    schema = _remembered.get(key)
+    key = _introspection_key(data_source)
+    schema = _remembered.get(key) if key else None
     if schema is None:
         schema = data_source.schema_cache  # read now if the load deferred it
-        if schema and key[0] is not None and key[2] is not None:
+        if schema and key:
             _remember(_remembered, key, schema)
     return schema
 
@@ -464,10 +472,11 @@ def schema_summary(data_source, max_chars: int = 6000, *, question: str | None =
         schema = get_schema(data_source)
     except SqlError as exc:
         return f"The schema of data source '{data_source.name}' is unavailable: {exc.message}"[:max_chars]
-    key = (data_source.pk, data_source.schema_fingerprint, data_source.schema_refreshed_at, data_source.name, max_chars)
-    if question is None and key in _summaries:
+    introspection = _introspection_key(data_source)
+    key = (*introspection, data_source.name, max_chars) if introspection and question is None else None
+    if key in _summaries:
         return _summaries[key]
     summary = render_summary(schema, max_chars, question=question, name=data_source.name)
-    if question is None and data_source.pk is not None and data_source.schema_refreshed_at is not None:
+    if key:
         _remember(_summaries, key, summary)
     return summary
