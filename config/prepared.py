@@ -10,7 +10,7 @@ the way QuerySet iteration does (select_related included).
 import threading
 from dataclasses import dataclass
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models.query import get_related_populators
 from django.db.models.sql import UpdateQuery
 
@@ -125,7 +125,13 @@ class PreparedRead(_Prepared):
         queryset = self.build(*self.placeholders)
         connection = connections[queryset.db]
         compiler = queryset.query.get_compiler(connection=connection)
-        sql, params = compiler.as_sql()
+        if queryset.query.select_for_update and not connection.in_atomic_block:
+            # Django refuses to compile a locking read outside a transaction; it runs in one
+            # (together(): the pipeline's), so compile it as if inside (nothing is sent).
+            with transaction.atomic(using=queryset.db):
+                sql, params = compiler.as_sql()
+        else:
+            sql, params = compiler.as_sql()
         # values_list(): the rows as they are; otherwise instances, as QuerySet iteration builds them.
         materialize = tuple if queryset.query.values_select else _instance_builder(compiler, queryset.db)
         return _Compiled(connection, sql, params, _slots(params, self.placeholders), compiler, materialize)
@@ -146,6 +152,26 @@ def _instance_builder(compiler, db):
         return obj
 
     return build
+
+
+class Statement(_Prepared):
+    """A statement built for one call, its SQL and parameters final, to send in together() with
+    prepared queries; `result(cursor)` reads what it returned."""
+
+    def __init__(self, sql: str, params: list, result, using: str = "default"):
+        self.sql, self.params, self.result, self.using = sql, list(params), result, using
+
+    def _compiled(self) -> _Compiled | None:
+        connection = connections[self.using]
+        return _Compiled(connection, self.sql, tuple(self.params), []) if connection.vendor == "postgresql" else None
+
+    def _through_orm(self, values: tuple):
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            return self.result(cursor)
+
+    def _result(self, compiled: _Compiled, cursor):
+        return self.result(cursor)
 
 
 class PreparedUpdate(_Prepared):

@@ -1,35 +1,12 @@
 """Reads: always through the principal's scope."""
 
-import uuid
-
-from django.http import Http404
-
 from config.identity import Principal
-from config.prepared import PreparedRead
 
 from .models import Artifact, Confirmation, Message, Run, RunEvent, Thread
 
 
 def threads_for(principal: Principal):
     return Thread.objects.visible_to(principal).select_related("assistant")
-
-
-# Read for every OpenGPTs run started on a thread: compiled once per thread of the web process.
-_visible_threads = PreparedRead(
-    lambda tenant, owner, pk: Thread.objects.visible_to(Principal(tenant, owner)).filter(pk=pk), ("\x00tenant", "\x00owner", uuid.UUID(int=0)),
-)
-
-
-def visible_thread_or_404(principal: Principal, thread_id) -> Thread:
-    """The principal's thread (no related rows), as Thread.objects.get_visible_or_404 reads it."""
-    try:
-        pk = uuid.UUID(str(thread_id))
-    except ValueError:
-        raise Http404("thread not found") from None
-    found = _visible_threads.read(principal.tenant, principal.user_id, pk)
-    if not found:
-        raise Http404("thread not found")
-    return found[0]
 
 
 def get_thread(principal: Principal, thread_id) -> Thread:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from assistants.models import Assistant
 from config.identity import Principal
-from config.prepared import PreparedRead
+from config.prepared import PreparedRead, Statement, together
 
 from . import bus, statements
 from .events import append_built, append_event, written_together
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 class Conflict(Exception):
     """The request is valid but the object's state does not allow it (HTTP 409)."""
+
+
+BUSY = "a run is already in progress on this thread; wait for it or cancel it"
 
 
 def default_assistant(principal: Principal) -> Assistant:
@@ -55,11 +58,6 @@ def default_assistant_id(principal: Principal):
     """default_assistant(principal).id, reading only the id when the assistant exists."""
     found = _default_assistant_ids.read(principal.tenant, principal.user_id)
     return found[0][0] if found else default_assistant(principal).id
-
-
-# Every run on an existing thread takes its lock and checks it is not busy: compiled once per thread.
-_locked_thread = PreparedRead(lambda pk: Thread.objects.select_for_update().filter(pk=pk), (uuid.UUID(int=0),))
-_active_run_ids = PreparedRead(lambda thread_id: Run.objects.filter(thread_id=thread_id, status__in=Run.ACTIVE).values_list("pk")[:1], (uuid.UUID(int=0),))
 
 
 def next_message_seq(thread_id) -> int:
@@ -107,17 +105,17 @@ def do_start_run(thread: Thread, message: str | None, *, config: dict | None = N
     yet: no lock, no run in progress, no messages, its name already set (four round trips fewer).
     """
     turns = (input_messages or []) + ([(Message.Role.HUMAN, message)] if message is not None else [])
+    if not new_thread and statements.available():
+        _, run = start_on_thread(Principal(thread.tenant, thread.owner), thread.pk, turns, config, name=message)
+        return run
     with transaction.atomic(savepoint=not new_thread):
         if new_thread:
             locked, next_seq = thread, 1
         else:
             # Lock the thread: one run at a time per thread keeps the history linear.
-            found = _locked_thread.read(thread.pk)
-            if not found:
-                raise Thread.DoesNotExist(f"thread {thread.pk} not found")
-            locked = found[0]
-            if _active_run_ids.read(locked.pk):
-                raise Conflict("a run is already in progress on this thread; wait for it or cancel it")
+            locked = Thread.objects.select_for_update().get(pk=thread.pk)
+            if Run.objects.filter(thread=locked, status__in=Run.ACTIVE).exists():
+                raise Conflict(BUSY)
             next_seq = None
             if not locked.name and message:
                 Thread.objects.filter(pk=locked.pk, name="").update(name=message[:80])  # a first question names the thread
@@ -134,6 +132,65 @@ def do_start_run(thread: Thread, message: str | None, *, config: dict | None = N
     return run
 
 
+# The lock a run on an existing thread takes, with the principal's scope: compiled once per thread.
+_locked_visible_thread = PreparedRead(
+    lambda tenant, owner, pk: Thread.objects.select_for_update().filter(tenant=tenant, owner=owner, pk=pk),
+    ("\x00tenant", "\x00owner", uuid.UUID(int=0)),
+)
+
+
+def start_on_thread(principal: Principal, thread_id, turns: list, config: dict | None, *, name: str | None = None,
+                    assistant_id=None) -> tuple[Thread, Run] | None:
+    """do_start_run() on the principal's existing thread in one round trip (PostgreSQL, outside a
+    transaction): the thread's lock, then one statement that writes the run, its messages and
+    `start` event only if the thread is still the principal's and has no run in progress, as one
+    transaction; then the dispatch and the wake-up. The statement states the checks itself
+    because it is sent before the lock's answer is back; it runs after the lock is granted, so it
+    sees every run committed before.
+
+    Returns the thread as locked (before the run) and the run. Raises Thread.DoesNotExist
+    (missing or someone else's) or Conflict (busy). With `assistant_id`, returns None if the thread
+    has another assistant (the caller switches it on the slower path). `name` names a thread that
+    has no name yet.
+    """
+    pk = Thread._meta.pk.to_python(thread_id)
+    run = Run(thread_id=pk, config=config or {})
+    one = statements.OneStatement().insert(run)
+    human = None
+    for offset, (role, content) in enumerate(turns):
+        added = Message(thread_id=pk, run=run, role=role, content=content)
+        one.insert(added, seq=statements.next_seq(Message, "thread", pk, offset=offset))
+        human = added if role == Message.Role.HUMAN else human
+    run.start_event = _start_event(pk, run.id, human)
+    one.events_of(pk, [run.start_event]).only_if(_startable(principal, pk, assistant_id))
+    if name:
+        one.name_thread_if_unnamed(name[:80])
+    locked, events = together(
+        (_locked_visible_thread, (principal.tenant, principal.user_id, pk)),
+        (Statement(*one.sql(), result=lambda cursor: cursor.fetchone()), ()),
+    )
+    if not locked:
+        raise Thread.DoesNotExist(f"thread {pk} not found")
+    if one.finish(events, publish=False) is None:
+        if assistant_id is not None and locked[0].assistant_id != assistant_id:
+            return None
+        raise Conflict(BUSY)
+    enqueue_run(run.id)  # first: the worker's hop is the run's path; the followers' wake-up is not
+    bus.publish_thread_events(pk, [run.start_event])
+    return locked[0], run
+
+
+def _startable(principal: Principal, pk, assistant_id) -> statements.Sql:
+    """SQL: the thread is the principal's (with `assistant_id`, if given) and has no active run."""
+    thread, run = Thread._meta, Run._meta
+    active = [status.value for status in Run.ACTIVE]
+    mine = [f"{thread.get_field(name).column} = %s" for name in ("id", "tenant", "owner")] + (["assistant_id = %s"] if assistant_id is not None else [])
+    condition = (f'EXISTS (SELECT FROM "{thread.db_table}" WHERE {" AND ".join(mine)})'
+                 f' AND NOT EXISTS (SELECT FROM "{run.db_table}" WHERE thread_id = %s AND status IN ({", ".join(["%s"] * len(active))}))')
+    params = [pk, principal.tenant, principal.user_id] + ([assistant_id] if assistant_id is not None else []) + [pk, *active]
+    return statements.Sql(condition, params)
+
+
 def _start_on_locked_thread(locked: Thread, turns: list, config: dict | None) -> Run:
     """The rest of do_start_run() on an existing thread, locked in the caller's transaction, as
     one statement (PostgreSQL): the run, its messages at the thread's next seqs, the `start`
@@ -146,8 +203,8 @@ def _start_on_locked_thread(locked: Thread, turns: list, config: dict | None) ->
         one.insert(added, seq=statements.next_seq(Message, "thread", locked.pk, offset=offset))
         human = added if role == Message.Role.HUMAN else human
     run.start_event = _start_event(locked.pk, run.id, human)
+    transaction.on_commit(lambda: enqueue_run(run.id))  # before the wake-up: the worker's hop is the run's path
     one.events_of(locked.pk, [run.start_event]).execute()
-    transaction.on_commit(lambda: enqueue_run(run.id))
     return run
 
 
@@ -156,8 +213,12 @@ def do_ask(principal: Principal, thread: Thread | None, message: str, *, assista
     """A message on `thread`, or on a new thread (with `new_thread_id`, if given) created with its
     first run in one transaction (one commit, a WAL flush, instead of two). Returns the thread as
     it was before the run, and the run with its `start_event`."""
-    if thread is None and statements.available():
-        return _start_on_new_thread(principal, message, assistant.id if assistant else default_assistant_id(principal), new_thread_id)
+    if statements.available():
+        if thread is None:
+            return _start_on_new_thread(principal, message, assistant.id if assistant else default_assistant_id(principal), new_thread_id)
+        locked, run = start_on_thread(Principal(thread.tenant, thread.owner), thread.pk, [(Message.Role.HUMAN, message)], None, name=message)
+        thread.last_seq = locked.last_seq
+        return thread, run
     with transaction.atomic():
         new_thread = thread is None
         if new_thread:

@@ -56,10 +56,12 @@ class OneStatement:
 
     def __init__(self, connection=default_connection):
         self.connection = connection
-        self.parts: list[tuple[str, list]] = []
+        self.parts: list[tuple[str, str | None, list]] = []  # (statement, its VALUES row or None, parameters)
         self.thread_id = None
         self.events: list[RunEvent] = []
         self.first_seq = None
+        self.thread_changes: list[tuple[str, list]] = []
+        self.condition: Sql | None = None
 
     def insert(self, obj, **computed: "Sql") -> "OneStatement":
         """The INSERT Django would send for `obj` (a new row with its primary key set): each
@@ -78,7 +80,7 @@ class OneStatement:
                 values.append("%s")
                 params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
         columns = ", ".join(quote(field.column) for field in fields)
-        self.parts.append((f"INSERT INTO {quote(obj._meta.db_table)} ({columns}) VALUES ({', '.join(values)})", params))
+        self.parts.append((f"INSERT INTO {quote(obj._meta.db_table)} ({columns}) ", f"{', '.join(values)}", params))
         return self
 
     def update(self, model, pk, **values) -> "OneStatement":
@@ -92,7 +94,20 @@ class OneStatement:
             assignments.append(f"{quote(field.column)} = %s")
             params.append(field.get_db_prep_save(value, connection))
         params.append(meta.pk.get_db_prep_value(pk, connection))
-        self.parts.append((f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {quote(meta.pk.column)} = %s", params))
+        self.parts.append((f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {quote(meta.pk.column)} = %s", None, params))
+        return self
+
+    def only_if(self, condition: Sql) -> "OneStatement":
+        """Write nothing unless `condition` (SQL) holds when the statement runs: then execute()
+        returns None. Lets a caller send the statement after a lock in the same round trip
+        (config.prepared.together) and still check what the lock found."""
+        self.condition = condition
+        return self
+
+    def name_thread_if_unnamed(self, name: str) -> "OneStatement":
+        """With the thread's counter bump (a statement may change a row only once): a thread with
+        no name yet takes `name`."""
+        self.thread_changes.append(("name = CASE WHEN name = '' THEN %s ELSE name END", [name[:300]]))
         return self
 
     def events_of(self, thread_id, events: list[RunEvent], *, first_seq: int | None = None) -> "OneStatement":
@@ -102,43 +117,69 @@ class OneStatement:
         self.thread_id, self.events, self.first_seq = thread_id, list(events), first_seq
         return self
 
-    def execute(self, *, publish: bool = True) -> list[RunEvent]:
+    def execute(self, *, publish: bool = True) -> list[RunEvent] | None:
         """Send the statement; then announce the events (after the caller's commit when inside a
         transaction) unless `publish` is False (a thread made by this statement: nobody can be
-        following it yet, and its creator has the events)."""
+        following it yet, and its creator has the events). None if only_if() did not hold."""
+        with self.connection.cursor() as cursor:
+            cursor.execute(*self.sql())
+            row = cursor.fetchone()
+        return self.finish(row, publish=publish)
+
+    def sql(self) -> tuple[str, list]:
+        """The statement and its parameters (to send with others: config.prepared.Statement)."""
         quote = self.connection.ops.quote_name
         ctes, params = [], []
-        for index, (statement, part_params) in enumerate(self.parts):
+        if self.condition is not None:
+            # Every write reads its values from `go`, which has a row only if the condition holds.
+            ctes.append(f"go AS (SELECT 1 AS yes WHERE {self.condition.sql})")
+            params.extend(self.condition.params)
+        guarded = self.condition is not None
+        for index, (statement, row, part_params) in enumerate(self.parts):
+            if row is not None:
+                statement += f"SELECT {row} FROM go" if guarded else f"VALUES ({row})"
+            elif guarded:
+                statement += " AND EXISTS (SELECT FROM go)"
             ctes.append(f"w{index} AS ({statement})")
             params.extend(part_params)
         count = len(self.events)
         if count and self.first_seq is None:
-            ctes.append(f"bumped AS (UPDATE {quote(Thread._meta.db_table)} SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq)")
-            params.extend([count, self._thread_key()])
+            sets = ", ".join(["last_seq = last_seq + %s"] + [change for change, _ in self.thread_changes])
+            guard = " AND EXISTS (SELECT FROM go)" if guarded else ""
+            ctes.append(f"bumped AS (UPDATE {quote(Thread._meta.db_table)} SET {sets} WHERE id = %s{guard} RETURNING last_seq)")
+            params.append(count)
+            for _, change_params in self.thread_changes:
+                params.extend(change_params)
+            params.append(self._thread_key())
         fields = [RunEvent._meta.get_field(name) for name in EVENT_COLUMNS]
         columns = ", ".join(quote(field.column) for field in fields) + ", seq"
         placeholders = ", ".join(["%s"] * len(fields))
         for index, event in enumerate(self.events):
             values = [field.get_db_prep_save(getattr(event, field.attname), self.connection) for field in fields]
             if self.first_seq is None:
-                source = f"SELECT {placeholders}, last_seq - %s FROM bumped"
+                source_rows = f"SELECT {placeholders}, last_seq - %s FROM bumped"
                 values.append(count - 1 - index)
             else:
-                source = f"VALUES ({placeholders}, %s)"
+                source_rows = f"SELECT {placeholders}, %s FROM go" if guarded else f"VALUES ({placeholders}, %s)"
                 values.append(self.first_seq + index)
-            ctes.append(f"e{index} AS (INSERT INTO {quote(RunEvent._meta.db_table)} ({columns}) {source})")
+            ctes.append(f"e{index} AS (INSERT INTO {quote(RunEvent._meta.db_table)} ({columns}) {source_rows})")
             params.extend(values)
-        final = "SELECT last_seq FROM bumped" if count and self.first_seq is None else "SELECT %s"
-        if not (count and self.first_seq is None):
+        if count and self.first_seq is None:
+            final = "SELECT last_seq FROM bumped"
+        else:
+            final = "SELECT %s FROM go" if guarded else "SELECT %s"
             params.append((self.first_seq or 1) + count - 1)
-        with self.connection.cursor() as cursor:
-            cursor.execute(f"WITH {', '.join(ctes)} {final}", params)
-            row = cursor.fetchone()
+        return f"WITH {', '.join(ctes)} {final}", params
+
+    def finish(self, row, *, publish: bool = True) -> list[RunEvent] | None:
+        """After the statement ran and returned `row`: the events' seqs, then their wake-up."""
         if row is None:
+            if self.condition is not None:
+                return None
             raise Thread.DoesNotExist(f"thread {self.thread_id} not found")
-        last = row[0]
+        first = row[0] - len(self.events) + 1
         for index, event in enumerate(self.events):
-            event.seq = last - count + 1 + index
+            event.seq = first + index
             event._state.adding = False
         if self.events and publish:
             if self.connection.in_atomic_block:

@@ -188,30 +188,138 @@ def test_a_run_that_is_never_written_is_given_up(settings):
     assert 0.2 <= time.monotonic() - started < 5
 
 
-def test_a_run_on_an_existing_thread_writes_its_messages_and_start_in_one_statement(published, enqueued):
-    run = started_run()  # seq 1: its question, event 1: its start
-    services.do_finish_run(run, Run.Status.COMPLETED, answer=answer_for(run))  # message 2, events 2-3
-    thread = Thread.objects.get(pk=run.thread_id)
-    Thread.objects.filter(pk=thread.pk).update(name="")
-    published.clear()
+@pytest.fixture
+def round_trips(monkeypatch):
+    """round_trips() -> [pipelines, queries]: psycopg pipelines (one round trip each) and queries
+    sent through Django's cursors from now on."""
+    connection.ensure_connection()
+    real = type(connection.connection).pipeline
+    counts = []
 
+    def pipeline(self):
+        if counts:
+            counts[-1][0] += 1
+        return real(self)
+
+    monkeypatch.setattr(type(connection.connection), "pipeline", pipeline)
     with CaptureQueriesContext(connection) as queries:
-        second = services.do_start_run(thread, "And by country?", input_messages=[(Message.Role.SYSTEM, "Be brief."), (Message.Role.AI, "Sure.")])
-    statements = [q["sql"] for q in queries if q["sql"] not in ("BEGIN", "COMMIT")]
-    # The lock, the one-run-at-a-time check, the name of a nameless thread, then one statement.
-    assert len(statements) == 4 and statements[-1].startswith("WITH ")
+        def start():
+            counts.append([0, len(queries)])
+            return lambda: (counts[-1][0], len(queries) - counts[-1][1])
+        yield start
 
-    assert list(Message.objects.filter(thread=thread).order_by("seq").values_list("seq", "role", "content", "run_id")) == [
-        (1, "human", "How many albums?", run.id), (2, "ai", "347 albums.", run.id),
+
+def finished_thread(name: str = "") -> Thread:
+    """A thread whose first run has ended: question (message 1), answer (2), events 1-3."""
+    run = started_run()
+    services.do_finish_run(run, Run.Status.COMPLETED, answer=answer_for(run))
+    Thread.objects.filter(pk=run.thread_id).update(name=name)
+    return Thread.objects.get(pk=run.thread_id)
+
+
+def test_a_run_on_an_existing_thread_starts_in_one_round_trip_with_the_rows_of_the_orm_path(published, enqueued, round_trips):
+    services.do_start_run(finished_thread(), "Warm?")  # the lock's SQL is compiled on a thread's first start
+    thread, twin = finished_thread(), finished_thread()
+    published.clear()
+    enqueued.clear()
+    turns = [(Message.Role.SYSTEM, "Be brief."), (Message.Role.AI, "Sure.")]
+
+    counted = round_trips()
+    second = services.do_start_run(thread, "And by country?", input_messages=turns)
+    assert counted() == (1, 0)  # the lock and the statement, pipelined; nothing else
+    with transaction.atomic():  # inside a transaction the ORM path is taken
+        services.do_start_run(twin, "And by country?", input_messages=turns)
+
+    assert written(thread.pk) == written(twin.pk)
+    assert list(Message.objects.filter(thread=thread).order_by("seq").values_list("seq", "role", "content", "run_id"))[2:] == [
         (3, "system", "Be brief.", second.id), (4, "ai", "Sure.", second.id), (5, "human", "And by country?", second.id),
     ]
     start = RunEvent.objects.get(thread=thread, type="start", run=second)
     assert start.seq == 4 and start.data == {"thread_id": str(thread.pk)}
     assert start.message_id == Message.objects.get(thread=thread, seq=5).id
-    assert Thread.objects.get(pk=thread.pk).name == "And by country?"
-    # Announced and dispatched once the transaction committed, not before.
-    assert published == [(str(thread.pk), [(4, "start")])] and enqueued == [str(second.id)]
-    assert second.start_event.seq == 4
+    assert Thread.objects.get(pk=thread.pk).name == "And by country?"  # a first question names a nameless thread
+    # Dispatched and announced once committed.
+    assert published[0] == (str(thread.pk), [(4, "start")]) and enqueued[0] == str(second.id)
+    assert published[1][1] == [(4, "start")] and len(enqueued) == 2  # the twin's, after its commit
+    assert second.start_event.seq == 4 and second.status == Run.Status.QUEUED
+
+
+def test_a_named_thread_keeps_its_name():
+    thread = finished_thread(name="Albums")
+    services.do_start_run(thread, "And by country?")
+    assert Thread.objects.get(pk=thread.pk).name == "Albums"
+
+
+def test_start_on_thread_returns_the_thread_as_locked_before_the_run(enqueued):
+    thread = finished_thread()
+    locked, run = services.start_on_thread(ALICE, str(thread.pk), [(Message.Role.HUMAN, "More?")], {"max_steps": 3})
+    assert (locked.pk, locked.last_seq) == (thread.pk, 3) and run.start_event.seq == 4
+    assert Run.objects.get(pk=run.pk).config == {"max_steps": 3} and enqueued == [str(run.id)]
+
+
+@pytest.mark.parametrize("who", [Principal("acme", "bob"), Principal("other", "alice")], ids=["another user", "same user id in another tenant"])
+def test_start_on_someone_elses_thread_is_not_found_and_writes_nothing(who, enqueued, published):
+    thread = finished_thread()
+    before = written(thread.pk)
+    published.clear()
+    with pytest.raises(Thread.DoesNotExist):
+        services.start_on_thread(who, thread.pk, [(Message.Role.HUMAN, "Mine now?")], None)
+    assert written(thread.pk) == before and enqueued == [] and published == []
+
+
+def test_start_on_an_unknown_thread_is_not_found():
+    import uuid
+
+    with pytest.raises(Thread.DoesNotExist):
+        services.start_on_thread(ALICE, uuid.uuid4(), [(Message.Role.HUMAN, "Anyone?")], None)
+
+
+def test_start_with_another_assistant_leaves_the_switch_to_the_caller(enqueued):
+    from assistants.models import Assistant
+
+    first, other = (Assistant(name=name) for name in ("first", "other"))
+    for assistant in (first, other):
+        assistant.assign_owner(ALICE)
+        assistant.save()
+    thread = finished_thread()
+    Thread.objects.filter(pk=thread.pk).update(assistant=first)
+    before = written(thread.pk)
+
+    assert services.start_on_thread(ALICE, thread.pk, [(Message.Role.HUMAN, "Hi")], None, assistant_id=other.pk) is None
+    assert written(thread.pk) == before and enqueued == []
+    _, run = services.start_on_thread(ALICE, thread.pk, [(Message.Role.HUMAN, "Hi")], None, assistant_id=first.pk)
+    assert run.thread_id == thread.pk and enqueued == [str(run.id)]
+
+
+def test_a_run_committed_while_the_start_waits_for_the_lock_makes_it_a_conflict(enqueued):
+    """The statement is sent before the lock's answer, yet runs after the lock is granted: it sees a
+    run that another transaction committed while it waited."""
+    import threading
+    import time
+
+    thread = finished_thread()
+    outcome = []
+
+    def start():
+        try:
+            services.start_on_thread(ALICE, thread.pk, [(Message.Role.HUMAN, "Second?")], None)
+            outcome.append("started")
+        except services.Conflict:
+            outcome.append("conflict")
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        Thread.objects.select_for_update().get(pk=thread.pk)  # as another start holds it
+        waiting = threading.Thread(target=start)
+        waiting.start()
+        time.sleep(0.3)
+        assert outcome == []  # blocked on the lock
+        Run.objects.create(thread=thread, status=Run.Status.QUEUED)
+    waiting.join(10)
+    assert outcome == ["conflict"]
+    assert Run.objects.filter(thread=thread).count() == 2 and Message.objects.filter(thread=thread).count() == 2
+    assert enqueued == []
 
 
 def test_a_second_run_on_a_busy_thread_writes_nothing(enqueued):

@@ -77,7 +77,7 @@ class RunCreateApi(APIView):
     def post(self, request):
         serializer = RunInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        run = services.start_opengpts_run(request.user, serializer.validated_data)
+        _, run = services.start_opengpts_run(request.user, serializer.validated_data)
         return Response({"run_id": str(run.id), "thread_id": str(run.thread_id), "status": run.status})
 
 

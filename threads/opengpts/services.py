@@ -7,8 +7,8 @@ from rest_framework.exceptions import ValidationError
 from assistants.models import Assistant
 from config.identity import Principal
 
-from .. import services
-from ..models import Message, Thread
+from .. import services, statements
+from ..models import Message, Run, Thread
 from .messages import parse_input_messages
 
 
@@ -51,17 +51,25 @@ def add_state_messages(thread: Thread, raw_values) -> None:
         services.add_message(thread, role=role, content=content)
 
 
-def start_opengpts_run(principal: Principal, data: dict, thread: Thread | None = None):
-    """Start a run on `data["thread_id"]` (`thread`: that thread, already read for this principal)."""
-    thread = thread or Thread.objects.get_visible_or_404(principal, pk=data["thread_id"])
-    if data.get("assistant_id") and data["assistant_id"] != thread.assistant_id:
-        thread.assistant = readable_assistant(principal, data["assistant_id"])
-        thread.save(update_fields=["assistant", "updated_at"])
+def start_opengpts_run(principal: Principal, data: dict) -> tuple[Thread, Run]:
+    """Start a run on `data["thread_id"]`: the thread as it was before the run, and the run."""
     messages = parse_messages_or_400(data.get("input"), "input")
-    if not messages and not Message.objects.filter(thread=thread).exists():
-        raise ValidationError({"input": ["the thread is empty: send at least one message"]})
+    config = _run_config(data.get("config") or {})
     try:
-        return services.do_start_run(thread, None, input_messages=messages, config=_run_config(data.get("config") or {}))
+        if messages and statements.available():
+            # The usual run, in one round trip; a switch of assistant takes the path below.
+            started = services.start_on_thread(principal, data["thread_id"], messages, config, assistant_id=data.get("assistant_id"))
+            if started is not None:
+                return started
+        thread = Thread.objects.get_visible_or_404(principal, pk=data["thread_id"])
+        if data.get("assistant_id") and data["assistant_id"] != thread.assistant_id:
+            thread.assistant = readable_assistant(principal, data["assistant_id"])
+            thread.save(update_fields=["assistant", "updated_at"])
+        if not messages and not Message.objects.filter(thread=thread).exists():
+            raise ValidationError({"input": ["the thread is empty: send at least one message"]})
+        return thread, services.do_start_run(thread, None, input_messages=messages, config=config)
+    except Thread.DoesNotExist:
+        raise Http404("thread not found") from None
     except services.Conflict as exc:
         raise ValidationError({"thread_id": [str(exc)]}) from None
 

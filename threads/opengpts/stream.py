@@ -12,7 +12,6 @@ from rest_framework.exceptions import ValidationError
 
 from config.db import in_worker_thread
 from config.errors import first_error
-from .. import selectors
 from ..http import SSE_HEADERS, HttpError, authenticate, json_body, sse_frame
 from ..models import Message
 from ..prompt import compact_tool_result
@@ -29,14 +28,12 @@ def _start_sync(principal, body: dict):
     if not serializer.is_valid():
         raise HttpError(400, first_error(serializer.errors), errors=serializer.errors)
     try:
-        thread = selectors.visible_thread_or_404(principal, serializer.validated_data["thread_id"])
-        before = thread.last_seq
-        run = services.start_opengpts_run(principal, serializer.validated_data, thread)
+        thread, run = services.start_opengpts_run(principal, serializer.validated_data)
     except Http404:
         raise HttpError(404, "thread not found") from None
     except ValidationError as exc:
         raise HttpError(400, first_error(exc.detail), errors=exc.detail) from None
-    return run.id, run.thread_id, before, run.start_event.as_dict()
+    return run.id, thread.id, thread.last_seq, run.start_event.as_dict()
 
 
 start_run = in_worker_thread(_start_sync)
