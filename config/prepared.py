@@ -23,6 +23,7 @@ class _Compiled:
     slots: list  # (index in params, index in placeholders)
     compiler: object = None  # a read's, to convert and build its rows
     materialize: object = None
+    converters: dict | None = None  # the compiler's, found once (None: let it convert each time)
 
 
 class _Prepared:
@@ -114,12 +115,24 @@ class PreparedRead(_Prepared):
     def read(self, *values) -> list:
         return self._run(values)
 
+    def as_sql(self, *values) -> tuple[str, list]:
+        """The query's SQL and parameters for these values, to put inside a statement of one's
+        own (`EXISTS (...)`): the ORM's rule, not a copy of it."""
+        compiled = self._compiled()
+        if compiled is None:
+            return self.build(*values).query.sql_with_params()
+        return compiled.sql, _bound(compiled, values)
+
     def _through_orm(self, values: tuple) -> list:
         return list(self.build(*values))
 
     def _result(self, compiled: _Compiled, cursor) -> list:
-        rows = cursor.fetchall()
-        return [compiled.materialize(row) for row in compiled.compiler.results_iter([rows])]
+        rows, compiler = cursor.fetchall(), compiled.compiler
+        if compiled.converters is None:
+            rows = compiler.results_iter([rows])
+        elif compiled.converters:
+            rows = compiler.apply_converters(rows, compiled.converters)
+        return [compiled.materialize(row) for row in rows]
 
     def _compile(self) -> _Compiled:
         queryset = self.build(*self.placeholders)
@@ -134,7 +147,10 @@ class PreparedRead(_Prepared):
             sql, params = compiler.as_sql()
         # values_list(): the rows as they are; otherwise instances, as QuerySet iteration builds them.
         materialize = tuple if queryset.query.values_select else _instance_builder(compiler, queryset.db)
-        return _Compiled(connection, sql, params, _slots(params, self.placeholders), compiler, materialize)
+        # What results_iter() works out on every call, once: the columns' converters.
+        fields = [column[0] for column in compiler.select[0:compiler.col_count]]
+        converters = None if compiler.has_composite_fields(fields) else compiler.get_converters(fields)
+        return _Compiled(connection, sql, params, _slots(params, self.placeholders), compiler, materialize, converters)
 
 
 def _instance_builder(compiler, db):

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import datetime
 from datetime import timezone as dt_timezone
 
@@ -48,25 +49,39 @@ class HandOver(Exception):
 draining = threading.Event()
 
 
-class Heartbeat:
-    """Touches run.heartbeat_at on a timer so the reaper can tell a live run from a dead worker."""
+class Heartbeats:
+    """Touches heartbeat_at of the runs this process is executing, so the reaper can tell a live
+    run from a dead worker: one timer thread and one UPDATE per beat for all of them (a thread per
+    run cost two thread switches at each run's start and end)."""
 
-    def __init__(self, run_id):
-        self.run_id = run_id
-        self._stop = threading.Event()
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._runs: dict = {}  # run id -> how many `beating` blocks hold it
         self._thread = None
 
-    def __enter__(self):
-        # A failed beat is logged and the next one tries again: a missed beat only risks an early reap.
-        self._thread = run_periodically(f"heartbeat-{self.run_id}", self._beat, every=settings.HEARTBEAT_INTERVAL, stop=self._stop)
-        return self
+    @contextmanager
+    def beating(self, run_id):
+        with self._lock:
+            self._runs[run_id] = self._runs.get(run_id, 0) + 1
+            if self._thread is None:
+                # A failed beat is logged and the next one tries again: a missed beat only risks an early reap.
+                self._thread = run_periodically("heartbeats", self.beat, every=settings.HEARTBEAT_INTERVAL, stop=threading.Event())
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._runs[run_id] -= 1
+                if not self._runs[run_id]:
+                    del self._runs[run_id]
 
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=5)
+    def beat(self) -> None:
+        with self._lock:
+            running = list(self._runs)
+        if running:
+            Run.objects.filter(pk__in=running).update(heartbeat_at=timezone.now())
 
-    def _beat(self):
-        Run.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
+
+heartbeats = Heartbeats()
 
 
 # Written and read at every claim, so compiled once per worker thread: a queued run taken, and the
@@ -488,7 +503,7 @@ def _execute_run(run_id, worker: str) -> str | None:
     run = claim(run_id, worker)
     if run is None:
         return None
-    with Heartbeat(run.id), log_context(thread_id=run.thread_id, tenant=None):
+    with heartbeats.beating(run.id), log_context(thread_id=run.thread_id, tenant=None):
         log.info("run started (attempt %d)", run.attempts)
         loop = None
         try:

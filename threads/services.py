@@ -132,10 +132,11 @@ def do_start_run(thread: Thread, message: str | None, *, config: dict | None = N
     return run
 
 
-# The lock a run on an existing thread takes, with the principal's scope: compiled once per thread.
+_ANY = uuid.UUID(int=0)  # placeholder ids for the reads below, compiled once per thread
+# The lock a run on an existing thread takes, with the principal's scope.
 _locked_visible_thread = PreparedRead(
-    lambda tenant, owner, pk: Thread.objects.select_for_update().filter(tenant=tenant, owner=owner, pk=pk),
-    ("\x00tenant", "\x00owner", uuid.UUID(int=0)),
+    lambda tenant, owner, pk: Thread.objects.visible_to(Principal(tenant, owner)).select_for_update().filter(pk=pk),
+    ("\x00tenant", "\x00owner", _ANY),
 )
 
 
@@ -180,15 +181,25 @@ def start_on_thread(principal: Principal, thread_id, turns: list, config: dict |
     return locked[0], run
 
 
+# The scope rule and the busy rule, as the ORM writes them, for start_on_thread's statement.
+_visible_thread_ids = PreparedRead(
+    lambda tenant, owner, pk: Thread.objects.visible_to(Principal(tenant, owner)).filter(pk=pk).values_list("pk"), ("\x00tenant", "\x00owner", _ANY),
+)
+_visible_thread_ids_with_assistant = PreparedRead(
+    lambda tenant, owner, pk, assistant_id: Thread.objects.visible_to(Principal(tenant, owner)).filter(pk=pk, assistant_id=assistant_id).values_list("pk"),
+    ("\x00tenant", "\x00owner", _ANY, uuid.UUID(int=1)),
+)
+_active_run_ids = PreparedRead(lambda thread_id: Run.objects.filter(thread_id=thread_id, status__in=Run.ACTIVE).values_list("pk"), (_ANY,))
+
+
 def _startable(principal: Principal, pk, assistant_id) -> statements.Sql:
     """SQL: the thread is the principal's (with `assistant_id`, if given) and has no active run."""
-    thread, run = Thread._meta, Run._meta
-    active = [status.value for status in Run.ACTIVE]
-    mine = [f"{thread.get_field(name).column} = %s" for name in ("id", "tenant", "owner")] + (["assistant_id = %s"] if assistant_id is not None else [])
-    condition = (f'EXISTS (SELECT FROM "{thread.db_table}" WHERE {" AND ".join(mine)})'
-                 f' AND NOT EXISTS (SELECT FROM "{run.db_table}" WHERE thread_id = %s AND status IN ({", ".join(["%s"] * len(active))}))')
-    params = [pk, principal.tenant, principal.user_id] + ([assistant_id] if assistant_id is not None else []) + [pk, *active]
-    return statements.Sql(condition, params)
+    if assistant_id is None:
+        mine, mine_params = _visible_thread_ids.as_sql(principal.tenant, principal.user_id, pk)
+    else:
+        mine, mine_params = _visible_thread_ids_with_assistant.as_sql(principal.tenant, principal.user_id, pk, assistant_id)
+    busy, busy_params = _active_run_ids.as_sql(pk)
+    return statements.Sql(f"EXISTS ({mine}) AND NOT EXISTS ({busy})", [*mine_params, *busy_params])
 
 
 def _start_on_locked_thread(locked: Thread, turns: list, config: dict | None) -> Run:

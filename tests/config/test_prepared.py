@@ -57,6 +57,19 @@ def test_a_prepared_read_gives_the_orms_instances_and_compiles_once_per_thread(d
         assert len(built) == 2  # compiled once in this thread and once in the other
 
 
+def test_a_prepared_read_converts_columns_as_the_orm_does():
+    """JSON, timestamps and UUIDs come back as the ORM's read gives them, on every call."""
+    run = new_run("converted")
+    Run.objects.filter(pk=run.pk).update(usage={"total_tokens": 11, "model": "m"}, config={"max_steps": 3}, timings={"llm_seconds": 0.5})
+    prepared = PreparedRead(lambda pk: Run.objects.select_related("thread").filter(pk=pk), (NO_ID,))
+    expected = Run.objects.select_related("thread").get(pk=run.pk)
+    for _ in range(2):
+        [read] = prepared.read(run.id)
+        for field in Run._meta.concrete_fields:
+            assert getattr(read, field.attname) == getattr(expected, field.attname), field.name
+        assert read.thread.metadata == expected.thread.metadata and read.thread.created_at == expected.thread.created_at
+
+
 def test_a_prepared_values_list_read_gives_rows():
     run = new_run("rows")
     prepared = PreparedRead(lambda pk: Run.objects.filter(pk=pk).values_list("id", "status"), (NO_ID,))
@@ -130,3 +143,15 @@ def test_queries_together_inside_a_transaction_run_one_by_one():
         assert taken == 1 and loaded.worker == "w1"
     run.refresh_from_db()
     assert run.worker == "w1"
+
+
+def test_a_prepared_reads_sql_selects_what_the_read_does():
+    run, other = new_run("sql"), new_run("other")
+    prepared = PreparedRead(lambda pk, status: Run.objects.filter(pk=pk, status=status).values_list("pk"), (NO_ID, "\x00status"))
+    for pk, status, expected in [(run.pk, "queued", True), (run.pk, "running", False), (uuid.uuid4(), "queued", False)]:
+        sql, params = prepared.as_sql(pk, status)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT EXISTS ({sql})", params)
+            assert cursor.fetchone()[0] is expected
+        assert (len(prepared.read(pk, status)) == 1) is expected
+    assert other.pk not in [row[0] for row in prepared.read(run.pk, "queued")]

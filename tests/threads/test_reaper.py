@@ -57,3 +57,39 @@ def test_lost_queued_run_is_sent_again_once_per_period(thread, sent, settings):
     Run.objects.filter(pk=run.pk).update(heartbeat_at=old(60))
     assert services.reap_stale_runs() == 1
     assert sent == [str(run.id), str(run.id)]
+
+
+def test_heartbeats_touch_exactly_the_runs_being_executed(thread):
+    from threads.engine import Heartbeats
+
+    beating, done, nested = (Run.objects.create(thread=thread, status=Run.Status.RUNNING, heartbeat_at=old(60)) for _ in range(3))
+    heartbeats = Heartbeats()
+    with heartbeats.beating(done.id):
+        pass
+    with heartbeats.beating(beating.id), heartbeats.beating(nested.id):
+        with heartbeats.beating(nested.id):
+            pass  # a second hold on the same run, released: the first still holds it
+        heartbeats.beat()
+    heartbeats.beat()  # nothing held: no write
+    fresh = {run.pk: run.heartbeat_at > old(5) for run in Run.objects.filter(pk__in=[beating.pk, done.pk, nested.pk])}
+    assert fresh == {beating.pk: True, done.pk: False, nested.pk: True}
+
+
+@pytest.mark.django_db(transaction=True)  # the timer thread writes on its own connection
+def test_heartbeats_use_one_timer_thread_for_every_run(thread, settings):
+    import threading
+    import time
+
+    from threads.engine import Heartbeats
+
+    settings.HEARTBEAT_INTERVAL = 0.05
+    runs = [Run.objects.create(thread=thread, status=Run.Status.RUNNING, heartbeat_at=old(60)) for _ in range(3)]
+    before = set(threading.enumerate())
+    heartbeats = Heartbeats()
+    with heartbeats.beating(runs[0].id), heartbeats.beating(runs[1].id), heartbeats.beating(runs[2].id):
+        started = [t for t in threading.enumerate() if t not in before]
+        assert [t.name for t in started] == ["heartbeats"]
+        deadline = time.monotonic() + 10
+        while Run.objects.filter(pk__in=[r.pk for r in runs], heartbeat_at__lt=old(5)).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert not Run.objects.filter(pk__in=[r.pk for r in runs], heartbeat_at__lt=old(5)).exists()

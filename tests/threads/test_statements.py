@@ -329,3 +329,36 @@ def test_a_second_run_on_a_busy_thread_writes_nothing(enqueued):
         services.do_start_run(thread, "Again?")
     assert Run.objects.filter(thread=thread).count() == 1 and Message.objects.filter(thread=thread).count() == 1
     assert Thread.objects.get(pk=thread.pk).last_seq == 1 and enqueued == []
+
+
+@pytest.mark.parametrize("owner, public, allowed", [
+    (ALICE, False, True),
+    (Principal("acme", "bob"), True, True),  # a public assistant of the same tenant
+    (Principal("acme", "bob"), False, False),
+    (Principal("other", "bob"), True, False),  # public, but in another tenant
+])
+def test_an_opengpts_thread_is_created_in_one_statement_only_on_a_readable_assistant(owner, public, allowed, round_trips):
+    from assistants.models import Assistant
+    from rest_framework.exceptions import ValidationError
+
+    from threads.opengpts import services as opengpts
+
+    assistant = Assistant(name="a", public=public)
+    assistant.assign_owner(owner)
+    assistant.save()
+    data = {"assistant_id": assistant.pk, "name": "t", "metadata": {"k": 1}}
+    counted = round_trips()
+    if not allowed:
+        with pytest.raises(ValidationError, match="assistant not found"):
+            opengpts.create_thread(ALICE, data)
+        assert not Thread.objects.filter(assistant=assistant).exists()
+        return
+    thread = opengpts.create_thread(ALICE, data)
+    assert counted() == (0, 1)  # one statement, no pipeline: the check is inside it
+    saved = Thread.objects.get(pk=thread.pk)
+    assert (saved.tenant, saved.owner, saved.assistant_id, saved.name, saved.metadata) == ("acme", "alice", assistant.pk, "t", {"k": 1})
+    assert (saved.created_at, saved.updated_at) == (thread.created_at, thread.updated_at)
+    with transaction.atomic():  # the ORM path: the same row
+        twin = opengpts.create_thread(ALICE, data)
+    assert [getattr(Thread.objects.get(pk=twin.pk), f) for f in ("tenant", "owner", "assistant_id", "name", "metadata", "last_seq")] == \
+        [getattr(saved, f) for f in ("tenant", "owner", "assistant_id", "name", "metadata", "last_seq")]

@@ -26,14 +26,7 @@ class ThreadCreateApi(APIView):
     def post(self, request):
         serializer = ThreadInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        assistant = services.readable_assistant(request.user, serializer.validated_data["assistant_id"])
-        from .. import services as engine_services
-
-        thread = engine_services.create_thread(
-            request.user, assistant=assistant, name=serializer.validated_data["name"],
-            metadata=serializer.validated_data.get("metadata"),
-        )
-        return Response(thread_summary(thread))
+        return Response(thread_summary(services.create_thread(request.user, serializer.validated_data)))
 
 
 class ThreadWriteApi(APIView):

@@ -1,22 +1,50 @@
 """OpenGPTs-specific writes, on the engine's services."""
 
+import uuid
+
 from django.db import transaction
 from django.http import Http404
 from rest_framework.exceptions import ValidationError
 
 from assistants.models import Assistant
 from config.identity import Principal
+from config.prepared import PreparedRead
 
 from .. import services, statements
 from ..models import Message, Run, Thread
 from .messages import parse_input_messages
 
 
+NO_ASSISTANT = {"assistant_id": ["assistant not found"]}
+
+
 def readable_assistant(principal: Principal, assistant_id) -> Assistant:
     assistant = Assistant.objects.readable_by(principal).filter(pk=assistant_id).first()
     if assistant is None:
-        raise ValidationError({"assistant_id": ["assistant not found"]})
+        raise ValidationError(NO_ASSISTANT)
     return assistant
+
+
+# Read inside every OpenGPTs thread's creation: compiled once per thread.
+_readable_assistant_ids = PreparedRead(
+    lambda tenant, owner, pk: Assistant.objects.readable_by(Principal(tenant, owner)).filter(pk=pk).values_list("pk"),
+    ("\x00tenant", "\x00owner", uuid.UUID(int=0)),
+)
+
+
+def create_thread(principal: Principal, data: dict) -> Thread:
+    """A new thread on an assistant the principal may use: on PostgreSQL one statement that
+    writes it only if the assistant is readable; elsewhere the read, then the write."""
+    if not statements.available():
+        assistant = readable_assistant(principal, data["assistant_id"])
+        return services.create_thread(principal, assistant=assistant, name=data["name"], metadata=data.get("metadata"))
+    thread = Thread(assistant_id=data["assistant_id"], name=data["name"][:300], metadata=data.get("metadata") or {})
+    thread.assign_owner(principal)
+    readable, params = _readable_assistant_ids.as_sql(principal.tenant, principal.user_id, data["assistant_id"])
+    if statements.OneStatement().insert(thread).only_if(statements.Sql(f"EXISTS ({readable})", params)).execute() is None:
+        raise ValidationError(NO_ASSISTANT)
+    thread._state.adding = False
+    return thread
 
 
 @transaction.atomic
