@@ -185,12 +185,17 @@ class _Hub:
         if not waiters:
             del self.waiters[thread_id]
             self.tails.pop(thread_id, None)
-            try:
-                async with self.lock:
-                    if self.pubsub is not None and thread_id not in self.waiters:
-                        await self.pubsub.unsubscribe(thread_channel(thread_id))
-            except Exception:  # noqa: BLE001 - a stale subscription only costs a few messages
-                pass
+            # In the background: a stream's last frame and its end go out without waiting for
+            # Redis' reply. A follower that joins meanwhile is found under the lock and kept.
+            _background(asyncio.get_running_loop().create_task(self._unsubscribe(thread_id)))
+
+    async def _unsubscribe(self, thread_id: str) -> None:
+        try:
+            async with self.lock:
+                if self.pubsub is not None and thread_id not in self.waiters:
+                    await self.pubsub.unsubscribe(thread_channel(thread_id))
+        except Exception:  # noqa: BLE001 - a stale subscription only costs a few messages
+            pass
 
     async def _ensure_connection(self) -> None:
         if self.pubsub is None:

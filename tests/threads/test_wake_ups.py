@@ -90,6 +90,42 @@ def test_the_hub_delivers_what_is_published_right_after_joining(settings, own_ch
 
 
 @pytest.mark.django_db(transaction=True)
+def test_leaving_unsubscribes_in_the_background_and_a_follower_joining_meanwhile_keeps_the_subscription(settings, own_channels, thread):
+    import redis
+
+    admin = redis.Redis.from_url(settings.REDIS_URL)
+    channel = streams.thread_channel(str(thread.id))
+
+    def subscribers() -> int:
+        return dict(admin.pubsub_numsub(channel))[channel.encode()]
+
+    async def scenario():
+        hub = streams._Hub(settings.REDIS_URL, asyncio.get_running_loop())
+        first = await hub.join(str(thread.id))
+        await hub.leave(str(thread.id), first)  # returns before Redis confirmed the UNSUBSCRIBE
+        second = await hub.join(str(thread.id))  # a new stream on the same thread, at once
+        for _ in range(20):
+            await asyncio.sleep(0.01)  # time for the background UNSUBSCRIBE, had it been sent
+        assert subscribers() == 1
+        event = await in_worker_thread(emit)(thread.id, None, "assistant_delta", {"text": "still here"})
+        await asyncio.wait_for(second.wait(), 5)
+        assert hub.tails[str(thread.id)].pushed[event.seq] == event.as_dict()
+        await hub.leave(str(thread.id), second)
+        for _ in range(200):
+            if subscribers() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert subscribers() == 0
+        hub.receiver.cancel()
+        await hub.client.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        admin.close()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_hub_comes_back_after_losing_its_redis_connection_with_followers_joined(settings, own_channels, thread):
     """Redis drops the hub's connection while a stream follows a thread: the hub reconnects,
     subscribes again and delivers the next publish as a wake-up, not only through polling."""
