@@ -9,6 +9,10 @@ executor and give it back: one request at a time per thread, as before, without 
 
 Thread-local state a request leaves behind on its thread is what Django cleans at request end
 anyway: the request_finished signal closes (returns to the pool) the thread's database connections.
+A request that ends before Django could send it has its thread's connections closed here.
+
+Django also runs request_started's receivers on the request's thread: one more hop, before the view.
+Outside DEBUG both have nothing to do there (without_request_started_hop), so daphne skips it.
 """
 
 import itertools
@@ -17,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext
 from django.core.handlers.asgi import ASGIHandler
+from django.core.signals import request_started
+from django.db import close_old_connections
 
 
 class ExecutorPool:
@@ -54,8 +60,26 @@ class PooledThreadASGIHandler(ASGIHandler):
         try:
             async with ThreadSensitiveContext(executor=executor):
                 await self.handle(scope, receive, send)
+        except BaseException:
+            # Ended before response.close() sent request_finished: close what the request left
+            # open on its thread, ahead of the next request's work there (one thread, in order).
+            executor.submit(close_old_connections)
+            raise
         finally:
             self.executors.give_back(executor)
+
+
+def without_request_started_hop() -> None:
+    """Disconnect request_started's receivers, which Django runs through a thread hop before each
+    view: close_old_connections finds nothing to close on a pooled request thread (the previous
+    request closed its connections at its end, by request_finished or in __call__), and
+    reset_queries clears a query log that only DEBUG keeps, so under DEBUG they stay."""
+    from django.conf import settings
+    from django.db import reset_queries
+
+    if not settings.DEBUG:
+        request_started.disconnect(close_old_connections)
+        request_started.disconnect(reset_queries)
 
 
 def get_asgi_application() -> PooledThreadASGIHandler:
@@ -63,4 +87,5 @@ def get_asgi_application() -> PooledThreadASGIHandler:
     import django
 
     django.setup(set_prefix=False)
+    without_request_started_hop()
     return PooledThreadASGIHandler()

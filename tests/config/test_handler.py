@@ -7,12 +7,12 @@ import time
 
 import pytest
 from django.core.signals import request_finished, request_started
-from django.db import connection
+from django.db import close_old_connections, connection, reset_queries
 
-from config.handler import PooledThreadASGIHandler
+from config.handler import PooledThreadASGIHandler, without_request_started_hop
 
 
-async def call(handler, path: str, headers=()) -> tuple[int, bytes]:
+async def call(handler, path: str, headers=(), sender=None) -> tuple[int, bytes]:
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
         "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
@@ -30,7 +30,7 @@ async def call(handler, path: str, headers=()) -> tuple[int, bytes]:
     async def send(message):
         sent.append(message)
 
-    await handler(scope, receive, send)
+    await handler(scope, receive, send if sender is None else sender(sent))
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
@@ -38,14 +38,15 @@ async def call(handler, path: str, headers=()) -> tuple[int, bytes]:
 @pytest.fixture
 def request_threads():
     """Names of the threads each request's request_started signal ran on."""
-    names = []
 
-    def record(**kwargs):
-        names.append(threading.current_thread().name)
+    class Names(list):
+        def record(self, **kwargs):
+            self.append(threading.current_thread().name)
 
-    request_started.connect(record, weak=False)
+    names = Names()
+    request_started.connect(names.record, weak=False)
     yield names
-    request_started.disconnect(record)
+    request_started.disconnect(names.record)
 
 
 def test_requests_one_after_another_reuse_one_thread(request_threads):
@@ -101,5 +102,61 @@ def test_a_database_connection_opened_by_a_request_is_given_back_at_its_end():
 
     status, body = asyncio.run(scenario())
     assert status == 401, body
+    (executor,) = handler.executors._idle
+    assert executor.submit(lambda: connection.connection).result(timeout=5) is None
+
+
+@pytest.fixture
+def no_request_started_hop(settings):
+    settings.DEBUG = False
+    without_request_started_hop()
+    yield
+    request_started.connect(close_old_connections)
+    request_started.connect(reset_queries)
+
+
+def test_without_its_receivers_request_started_costs_no_thread_hop(no_request_started_hop, request_threads):
+    """Signal.asend() hops to a thread only for sync receivers: with none left, none is taken."""
+    request_started.disconnect(request_threads.record)  # the fixture's own recorder, itself a sync receiver
+    sync_receivers, async_receivers = request_started._live_receivers(None)
+    assert sync_receivers == [] and async_receivers == []
+    handler = PooledThreadASGIHandler()
+    assert asyncio.run(call(handler, "/ok"))[0] == 200
+
+
+def test_under_debug_request_started_keeps_its_receivers(settings, no_request_started_hop):
+    request_started.connect(close_old_connections)
+    request_started.connect(reset_queries)
+    settings.DEBUG = True
+    without_request_started_hop()
+    live = request_started._live_receivers(None)[0]
+    assert close_old_connections in live and reset_queries in live
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_that_ends_before_request_finished_leaves_no_connection_on_its_thread(no_request_started_hop):
+    handler = PooledThreadASGIHandler()
+    finished = []
+
+    def record_finished(**kwargs):
+        finished.append(kwargs)
+
+    request_finished.connect(record_finished, weak=False)
+
+    def client_gone(sent):
+        async def send(message):
+            raise OSError("the client went away")  # as the response starts: response.close() never runs
+        return send
+
+    async def scenario():
+        # A sync DRF view: its key lookup opens a database connection on the request's thread.
+        await call(handler, "/api/v1/me", headers=[(b"authorization", b"Bearer qk_not_a_real_key")], sender=client_gone)
+
+    try:
+        with pytest.raises(OSError):
+            asyncio.run(scenario())
+    finally:
+        request_finished.disconnect(record_finished)
+    assert finished == []
     (executor,) = handler.executors._idle
     assert executor.submit(lambda: connection.connection).result(timeout=5) is None
