@@ -67,6 +67,20 @@ def test_a_block_that_raises_writes_nothing(thread, published):
     assert thread.last_seq == 0 and not RunEvent.objects.filter(thread=thread).exists()
 
 
+async def assert_delivered(hub, thread, woken, text: str):
+    """An event written now reaches the hub's tail for the thread and wakes `woken`."""
+    # in_worker_thread gives the thread's pooled connection back when done (asyncio.to_thread would keep it).
+    event = await in_worker_thread(emit)(thread.id, None, "assistant_delta", {"text": text})
+    await asyncio.wait_for(woken.wait(), 5)
+    assert hub.tails[str(thread.id)].pushed[event.seq] == event.as_dict()
+    return event
+
+
+async def close_hub(hub) -> None:
+    hub.receiver.cancel()
+    await hub.client.aclose()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_hub_delivers_what_is_published_right_after_joining(settings, own_channels, thread):
     """join() returns once Redis confirmed the subscription: a publish right after it arrives."""
@@ -75,16 +89,11 @@ def test_the_hub_delivers_what_is_published_right_after_joining(settings, own_ch
         hub = streams._Hub(settings.REDIS_URL, asyncio.get_running_loop())
         woken = await hub.join(str(thread.id))
         assert woken is not None
-        # in_worker_thread gives the thread's pooled connection back when done (asyncio.to_thread would keep it).
-        event = await in_worker_thread(emit)(thread.id, None, "assistant_delta", {"text": "tok"})
-        await asyncio.wait_for(woken.wait(), 5)
-        tail = hub.tails[str(thread.id)]
-        assert tail.announced == event.seq
-        assert tail.pushed[event.seq] == event.as_dict()
+        event = await assert_delivered(hub, thread, woken, "tok")
+        assert hub.tails[str(thread.id)].announced == event.seq
         await hub.leave(str(thread.id), woken)
         assert str(thread.id) not in hub.waiters
-        hub.receiver.cancel()
-        await hub.client.aclose()
+        await close_hub(hub)
 
     asyncio.run(scenario())
 
@@ -107,17 +116,14 @@ def test_leaving_unsubscribes_in_the_background_and_a_follower_joining_meanwhile
         for _ in range(20):
             await asyncio.sleep(0.01)  # time for the background UNSUBSCRIBE, had it been sent
         assert subscribers() == 1
-        event = await in_worker_thread(emit)(thread.id, None, "assistant_delta", {"text": "still here"})
-        await asyncio.wait_for(second.wait(), 5)
-        assert hub.tails[str(thread.id)].pushed[event.seq] == event.as_dict()
+        await assert_delivered(hub, thread, second, "still here")
         await hub.leave(str(thread.id), second)
         for _ in range(200):
             if subscribers() == 0:
                 break
             await asyncio.sleep(0.01)
         assert subscribers() == 0
-        hub.receiver.cancel()
-        await hub.client.aclose()
+        await close_hub(hub)
 
     try:
         asyncio.run(scenario())
@@ -150,12 +156,9 @@ def test_the_hub_comes_back_after_losing_its_redis_connection_with_followers_joi
         await wait_until(lambda: not hub.reconnecting)
         assert woken.is_set()  # told to re-read the log after the gap
         woken.clear()
-        event = await in_worker_thread(emit)(thread.id, None, "assistant_delta", {"text": "after"})
-        await asyncio.wait_for(woken.wait(), 5)
-        assert hub.tails[str(thread.id)].pushed[event.seq] == event.as_dict()
+        await assert_delivered(hub, thread, woken, "after")
         await hub.leave(str(thread.id), woken)
-        hub.receiver.cancel()
-        await hub.client.aclose()
+        await close_hub(hub)
 
     try:
         asyncio.run(scenario())
