@@ -155,15 +155,8 @@ def start_on_thread(principal: Principal, thread_id, turns: list, config: dict |
     has no name yet.
     """
     pk = Thread._meta.pk.to_python(thread_id)
-    run = Run(thread_id=pk, config=config or {})
-    one = statements.OneStatement().insert(run)
-    human = None
-    for offset, (role, content) in enumerate(turns):
-        added = Message(thread_id=pk, run=run, role=role, content=content)
-        one.insert(added, seq=statements.next_seq(Message, "thread", pk, offset=offset))
-        human = added if role == Message.Role.HUMAN else human
-    run.start_event = _start_event(pk, run.id, human)
-    one.events_of(pk, [run.start_event]).only_if(_startable(principal, pk, assistant_id))
+    one, run = _start_statement(pk, turns, config)
+    one.only_if(_startable(principal, pk, assistant_id))
     if name:
         one.name_thread_if_unnamed(name[:80])
     locked, events = together(
@@ -206,17 +199,25 @@ def _start_on_locked_thread(locked: Thread, turns: list, config: dict | None) ->
     """The rest of do_start_run() on an existing thread, locked in the caller's transaction, as
     one statement (PostgreSQL): the run, its messages at the thread's next seqs, the `start`
     event; the wake-up and the dispatch follow the commit."""
-    run = Run(thread=locked, config=config or {})
+    one, run = _start_statement(locked.pk, turns, config)
+    run.thread = locked
+    transaction.on_commit(lambda: enqueue_run(run.id))  # before the wake-up: the worker's hop is the run's path
+    one.execute()
+    return run
+
+
+def _start_statement(thread_id, turns: list, config: dict | None) -> tuple[statements.OneStatement, Run]:
+    """A run on an existing thread as one statement, not yet sent: the run, its messages at the
+    thread's next seqs and its `start` event (`run.start_event`)."""
+    run = Run(thread_id=thread_id, config=config or {})
     one = statements.OneStatement().insert(run)
     human = None
     for offset, (role, content) in enumerate(turns):
-        added = Message(thread=locked, run=run, role=role, content=content)
-        one.insert(added, seq=statements.next_seq(Message, "thread", locked.pk, offset=offset))
+        added = Message(thread_id=thread_id, run=run, role=role, content=content)
+        one.insert(added, seq=statements.next_seq(Message, "thread", thread_id, offset=offset))
         human = added if role == Message.Role.HUMAN else human
-    run.start_event = _start_event(locked.pk, run.id, human)
-    transaction.on_commit(lambda: enqueue_run(run.id))  # before the wake-up: the worker's hop is the run's path
-    one.events_of(locked.pk, [run.start_event]).execute()
-    return run
+    run.start_event = _start_event(thread_id, run.id, human)
+    return one.events_of(thread_id, [run.start_event]), run
 
 
 def do_ask(principal: Principal, thread: Thread | None, message: str, *, assistant: Assistant | None = None,
