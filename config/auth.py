@@ -5,9 +5,11 @@ and the websocket middleware all call it, so every surface accepts exactly the s
 """
 
 import hashlib
+import json
 import logging
 import threading
 import time
+import urllib.request
 from functools import lru_cache
 
 import jwt
@@ -24,8 +26,41 @@ class AuthenticationFailed(Exception):
 
 
 @lru_cache(maxsize=4)
-def _jwks_client(url: str) -> "jwt.PyJWKClient":
-    return jwt.PyJWKClient(url, cache_keys=True, lifespan=300)
+def _jwks_client(url: str, cooldown: float) -> "jwt.PyJWKClient":
+    # An unknown `kid` refetches the set at most once per `cooldown` seconds, so tokens with made-up
+    # kids cannot turn each request into a call to the provider.
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=300, timeout=5, cooldown_duration=cooldown)
+
+
+@lru_cache(maxsize=4)
+def _discovered_jwks_url(issuer: str) -> str:
+    """The provider's `jwks_uri`, read once per process (a failed read is not cached)."""
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            document = json.load(response)
+    except (OSError, ValueError) as exc:
+        log.warning("OIDC discovery at %s failed: %s", url, exc)
+        raise AuthenticationFailed("the OIDC provider's configuration could not be read") from None
+    if not isinstance(document, dict) or not isinstance(document.get("jwks_uri"), str):
+        raise AuthenticationFailed("the OIDC provider's configuration has no jwks_uri")
+    return document["jwks_uri"]
+
+
+def _verification_key(token: str):
+    """The shared secret, or the public key the token's `kid` names in the JWKS (fetched again when an
+    unknown `kid` shows up, so a provider's key rotation needs no restart)."""
+    if settings.JWT_JWKS_URL:
+        jwks_url = settings.JWT_JWKS_URL
+    elif settings.JWT_SECRET:
+        return settings.JWT_SECRET
+    else:
+        jwks_url = _discovered_jwks_url(settings.JWT_ISSUER)
+    try:
+        return _jwks_client(jwks_url, settings.JWT_JWKS_COOLDOWN).get_signing_key_from_jwt(token).key
+    except jwt.PyJWKClientConnectionError as exc:
+        log.warning("fetching the JWKS at %s failed: %s", jwks_url, exc)
+        raise AuthenticationFailed("the token's signing keys could not be fetched") from None
 
 
 def _looks_like_jwt(token: str) -> bool:
@@ -33,7 +68,7 @@ def _looks_like_jwt(token: str) -> bool:
 
 
 def principal_from_jwt(token: str) -> Principal:
-    if not (settings.JWT_SECRET or settings.JWT_JWKS_URL):
+    if not (settings.JWT_SECRET or settings.JWT_JWKS_URL or settings.JWT_ISSUER):
         raise AuthenticationFailed("JWT authentication is not configured")
     options = {"require": ["sub", "exp"]}
     kwargs = {"algorithms": settings.JWT_ALGORITHMS, "options": options}
@@ -44,11 +79,7 @@ def principal_from_jwt(token: str) -> Principal:
     if settings.JWT_ISSUER:
         kwargs["issuer"] = settings.JWT_ISSUER
     try:
-        if settings.JWT_JWKS_URL:
-            key = _jwks_client(settings.JWT_JWKS_URL).get_signing_key_from_jwt(token).key
-        else:
-            key = settings.JWT_SECRET
-        claims = jwt.decode(token, key, **kwargs)
+        claims = jwt.decode(token, _verification_key(token), **kwargs)
     except jwt.ExpiredSignatureError:
         raise AuthenticationFailed("token expired") from None
     except jwt.PyJWTError as exc:

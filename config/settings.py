@@ -154,9 +154,13 @@ DEFAULT_TENANT = env_str("QUERENT_DEFAULT_TENANT", "default")
 DEV_DEFAULT_USER = env_str("QUERENT_DEV_DEFAULT_USER", "dev")
 JWT_SECRET = env_str("QUERENT_JWT_SECRET")
 JWT_JWKS_URL = env_str("QUERENT_JWT_JWKS_URL")
-JWT_ALGORITHMS = env_list("QUERENT_JWT_ALGORITHMS", ["HS256"] if not JWT_JWKS_URL else ["RS256", "ES256"])
 JWT_AUDIENCE = env_str("QUERENT_JWT_AUDIENCE")
 JWT_ISSUER = env_str("QUERENT_JWT_ISSUER")
+# OIDC as OpenGPTs' `jwt_oidc` does it: an issuer with no secret and no JWKS URL is asked for its
+# keys at {issuer}/.well-known/openid-configuration.
+_jwt_asymmetric = bool(JWT_JWKS_URL) or (bool(JWT_ISSUER) and not JWT_SECRET)
+JWT_ALGORITHMS = env_list("QUERENT_JWT_ALGORITHMS", ["RS256", "ES256"] if _jwt_asymmetric else ["HS256"])
+JWT_JWKS_COOLDOWN = env_float("QUERENT_JWT_JWKS_COOLDOWN", 30.0)
 JWT_TENANT_CLAIM = env_str("QUERENT_JWT_TENANT_CLAIM", "tenant")
 
 AUTH_PASSWORD_VALIDATORS = [

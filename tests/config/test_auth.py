@@ -1,11 +1,18 @@
+import hashlib
+import hmac
+import json
 import time
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from django.test import Client, override_settings
 
 from assistants.models import ApiKey
+from config import auth
 from config.identity import Principal
+from tests.fakes.oidc_provider import OidcProvider, new_rsa_key
+from tests.fixtures.stack import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -135,6 +142,101 @@ class TestJwt:
     def test_missing_sub_is_rejected(self):
         token = jwt.encode({"exp": int(time.time()) + 60}, JWT_SECRET, algorithm="HS256")
         assert me(Client(), authorization=f"Bearer {token}").status_code == 401
+
+
+@pytest.fixture(scope="module")
+def oidc_provider():
+    provider = OidcProvider().start()
+    yield provider
+    provider.stop()
+
+
+class TestOidc:
+    """RS256 tokens checked against a provider's published keys, found by discovery or a JWKS URL."""
+
+    @pytest.fixture(autouse=True)
+    def oidc_settings(self, settings, oidc_provider):
+        settings.JWT_SECRET = None
+        settings.JWT_JWKS_URL = None
+        settings.JWT_ISSUER = oidc_provider.issuer
+        settings.JWT_AUDIENCE = "querent"
+        settings.JWT_ALGORITHMS = ["RS256", "ES256"]
+        settings.JWT_JWKS_COOLDOWN = 30.0
+        auth._jwks_client.cache_clear()
+        auth._discovered_jwks_url.cache_clear()
+        yield
+        auth._jwks_client.cache_clear()
+        auth._discovered_jwks_url.cache_clear()
+
+    def bearer(self, token):
+        return me(Client(), authorization=f"Bearer {token}")
+
+    def test_discovery_finds_the_keys_once(self, oidc_provider):
+        discovery, jwks = oidc_provider.discovery_fetches, oidc_provider.jwks_fetches
+        token = oidc_provider.token("alice", audience="querent", tenant="acme")
+        assert self.bearer(token).json() == {"tenant": "acme", "user_id": "alice", "source": "jwt"}
+        assert self.bearer(oidc_provider.token("bob", audience="querent")).json()["user_id"] == "bob"
+        assert (oidc_provider.discovery_fetches - discovery, oidc_provider.jwks_fetches - jwks) == (1, 1)
+
+    def test_a_jwks_url_needs_no_discovery(self, settings, oidc_provider):
+        settings.JWT_JWKS_URL = oidc_provider.jwks_uri
+        discovery = oidc_provider.discovery_fetches
+        assert self.bearer(oidc_provider.token("carol", audience="querent")).json()["user_id"] == "carol"
+        assert oidc_provider.discovery_fetches == discovery
+
+    @pytest.mark.parametrize("change, needle", [
+        ({"audience": "someone-else"}, "Audience"),
+        ({"issuer": "https://evil.example"}, "issuer"),
+        ({"exp_in": -10}, "expired"),
+        ({"key": "foreign"}, "Signature verification failed"),
+        ({"kid": "not-published"}, "signing key"),
+        ({"sub": None}, "sub"),
+    ])
+    def test_wrong_tokens_are_401(self, oidc_provider, change, needle):
+        options = {"audience": "querent", **change}
+        if options.get("key") == "foreign":
+            options["key"] = new_rsa_key()  # a key of the attacker's, under the provider's kid
+        sub = options.pop("sub", "mallory")
+        response = self.bearer(oidc_provider.token(sub, **options))
+        assert response.status_code == 401
+        assert needle in response.json()["detail"]
+
+    def test_hs256_signed_with_the_public_key_is_refused(self, oidc_provider):
+        public_pem = oidc_provider.keys[-1][1].public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        header = jwt.utils.base64url_encode(json.dumps({"alg": "HS256", "typ": "JWT", "kid": oidc_provider.keys[-1][0]}).encode())
+        payload = jwt.utils.base64url_encode(json.dumps({"sub": "mallory", "aud": "querent", "iss": oidc_provider.issuer,
+                                                         "exp": int(time.time()) + 60}).encode())
+        signature = jwt.utils.base64url_encode(hmac.new(public_pem, header + b"." + payload, hashlib.sha256).digest())
+        response = self.bearer((header + b"." + payload + b"." + signature).decode())
+        assert response.status_code == 401
+
+    def test_a_rotated_key_is_picked_up_without_a_restart(self, settings, oidc_provider):
+        settings.JWT_JWKS_COOLDOWN = 0.0
+        assert self.bearer(oidc_provider.token("dave", audience="querent")).status_code == 200
+        oidc_provider.rotate()
+        assert self.bearer(oidc_provider.token("dave", audience="querent")).json()["user_id"] == "dave"
+
+    def test_made_up_kids_do_not_each_refetch_the_keys(self, oidc_provider):
+        assert self.bearer(oidc_provider.token("erin", audience="querent")).status_code == 200
+        fetches = oidc_provider.jwks_fetches
+        for n in range(5):
+            assert self.bearer(oidc_provider.token("mallory", audience="querent", kid=f"made-up-{n}")).status_code == 401
+        assert oidc_provider.jwks_fetches == fetches
+
+    def test_an_unreachable_provider_is_401_and_retried_later(self, settings, oidc_provider):
+        settings.JWT_ISSUER = f"http://127.0.0.1:{free_port()}"
+        response = self.bearer(oidc_provider.token("frank", audience="querent", issuer=settings.JWT_ISSUER))
+        assert response.status_code == 401
+        assert "could not be read" in response.json()["detail"]
+        settings.JWT_ISSUER = oidc_provider.issuer  # the provider is back: nothing failed was cached
+        assert self.bearer(oidc_provider.token("frank", audience="querent")).status_code == 200
+
+    def test_an_unreachable_jwks_is_401(self, settings, oidc_provider):
+        settings.JWT_JWKS_URL = f"http://127.0.0.1:{free_port()}/jwks.json"
+        response = self.bearer(oidc_provider.token("grace", audience="querent"))
+        assert response.status_code == 401
+        assert "could not be fetched" in response.json()["detail"]
 
 
 @override_settings(JWT_SECRET=None, JWT_JWKS_URL=None)

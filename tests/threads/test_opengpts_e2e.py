@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from tests.fakes.llm_server import text, tool_call
+from tests.fakes.oidc_provider import OidcProvider
 from tests.support.principals import api_user, headers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -199,6 +200,35 @@ def test_jwt_auth(stack, llm, shared_demo):
     assert requests.get(f"{base}/assistants", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
     # Cookies are not credentials outside development mode.
     assert requests.get(f"{base}/assistants", cookies={"opengpts_user_id": "jwt-user"}).status_code == 401
+
+
+def test_oidc_auth(stack_factory, scripted_llm, llm):
+    """OIDC as OpenGPTs' `jwt_oidc`: only the issuer and audience are configured; the keys come from discovery."""
+    provider = OidcProvider().start()
+    try:
+        oidc_stack = stack_factory({"QUERENT_JWT_SECRET": "", "QUERENT_JWT_ISSUER": provider.issuer,
+                                    "QUERENT_JWT_AUDIENCE": "querent"}, llm_base_url=scripted_llm.base_url)
+        base = oidc_stack.base_url
+        alice = {"Authorization": f"Bearer {provider.token('alice', audience='querent')}"}
+        bob = {"Authorization": f"Bearer {provider.token('bob', audience='querent')}"}
+        assistant = requests.post(f"{base}/assistants", headers=alice, json={"name": "mine", "config": {}}).json()
+        assert assistant["user_id"] == "alice"
+        thread = requests.post(f"{base}/threads", headers=alice, json={"name": "t", "assistant_id": assistant["assistant_id"]}).json()
+        question = f"hello oidc {uuid.uuid4().hex[:6]}"
+        llm.script([text("Hi Alice.", chunks=2)], match=question)
+        response = requests.post(f"{base}/runs/stream", headers=alice, stream=True, json={
+            "thread_id": thread["thread_id"], "input": [{"content": question, "type": "human"}]})
+        events = list(sse_lines(response))
+        assert events[-1][0] == "end" and json.loads(events[-2][1])[-1]["content"] == "Hi Alice."
+        assert requests.get(f"{base}/threads/{thread['thread_id']}", headers=bob).status_code == 404
+        assert requests.get(f"{base}/assistants", headers=bob).json() == []
+        for token in (provider.token("alice", audience="other-app"), provider.token("alice", audience="querent", exp_in=-5),
+                      provider.token("alice", audience="querent", issuer="https://evil.example")):
+            refused = requests.get(f"{base}/assistants", headers={"Authorization": f"Bearer {token}"})
+            assert refused.status_code == 401 and refused.headers["content-type"].startswith("application/json")
+        assert provider.discovery_fetches == 1  # once per process, not per request
+    finally:
+        provider.stop()
 
 
 def test_isolation_matrix(stack, llm, shared_demo):
