@@ -2,9 +2,13 @@
 
 Prints runs/s, p50/p95 run latency and time to the first `data` event at concurrency 1 and 10, beside
 OpenGPTs' own figures measured on this kind of machine (13.4 runs/s sequential, p50 71 ms; 19.5
-runs/s at concurrency 10, p50 489 ms, first `data` 123 ms) as ratios.
+runs/s at concurrency 10, p50 489 ms, first `data` 123 ms) as ratios. Each iteration creates a thread
+and streams one run on it, as a fresh OpenGPTs conversation does.
 
-    .venv/bin/python bench/opengpts_runs.py [--runs 200]
+The machine's speed drifts by up to 1.5x within minutes, so the measurement is repeated in rounds
+(concurrency 1, then 10, in each) on one stack: every round is printed, then the median round.
+
+    .venv/bin/python bench/opengpts_runs.py [--runs 200] [--rounds 3]
 """
 
 import argparse
@@ -14,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from _stack import bench_stack, percentile, progress
+from _stack import bench_stack, cpu_seconds, percentile, progress
 
 OPENGPTS = {1: {"rate": 13.4, "p50": 0.071}, 10: {"rate": 19.5, "p50": 0.489, "first_data": 0.123}}
 
@@ -66,11 +70,23 @@ def measure(base, headers, assistant_id, runs, workers):
     return runs / (time.monotonic() - started), latencies, firsts
 
 
+def describe(workers: int, rate: float, latencies: list, firsts: list) -> str:
+    base_line = OPENGPTS[workers]
+    line = (f"concurrency {workers:>2}: {rate:6.1f} runs/s ({rate / base_line['rate']:.1f}× OpenGPTs' {base_line['rate']})   "
+            f"p50 {percentile(latencies, 50) * 1000:.1f} ms (OpenGPTs {base_line['p50'] * 1000:.0f} ms)   "
+            f"p95 {percentile(latencies, 95) * 1000:.1f} ms   first data p50 {percentile(firsts, 50) * 1000:.1f} ms")
+    if "first_data" in base_line:
+        line += f" (OpenGPTs {base_line['first_data'] * 1000:.0f} ms)"
+    return line
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=200, help="runs per concurrency level and round")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    results = {}
+    rounds: dict[int, list] = {1: [], 10: []}
+    print("OpenGPTs /runs/stream, zero-latency scripted LLM, 1 daphne + 1 worker (-P threads -c 8), Postgres + Redis")
     with bench_stack(fallback) as (stack, llm, headers, data_source_id):
         base = stack.base_url
         with httpx.Client(headers=headers) as client:
@@ -78,19 +94,20 @@ def main():
             warm = client.post(f"{base}/threads", json={"name": "warm", "assistant_id": assistant["assistant_id"]}).json()["thread_id"]
             for i in range(10):
                 one_run(client, base, headers, warm, f"warm {i}")
-        for workers in (1, 10):
-            results[workers] = measure(base, headers, assistant["assistant_id"], args.runs, workers)
-    progress("")
-    print("OpenGPTs /runs/stream, zero-latency scripted LLM, 1 daphne + 1 worker (-P threads -c 8), Postgres + Redis")
-    for workers, (rate, latencies, firsts) in results.items():
-        base_line = OPENGPTS[workers]
-        p50 = percentile(latencies, 50)
-        line = (f"concurrency {workers:>2}: {rate:6.1f} runs/s ({rate / base_line['rate']:.1f}× OpenGPTs' {base_line['rate']})   "
-                f"p50 {p50 * 1000:.1f} ms (OpenGPTs {base_line['p50'] * 1000:.0f} ms)   p95 {percentile(latencies, 95) * 1000:.1f} ms   "
-                f"first data p50 {percentile(firsts, 50) * 1000:.1f} ms")
-        if "first_data" in base_line:
-            line += f" (OpenGPTs {base_line['first_data'] * 1000:.0f} ms)"
-        print(line)
+        processes = {"web": [stack.web.pid], "worker": [worker.pid for worker in stack.workers]}
+        for number in range(1, args.rounds + 1):
+            for workers in (1, 10):
+                cpu_before = {name: sum(map(cpu_seconds, pids)) for name, pids in processes.items()}
+                rate, latencies, firsts = measure(base, headers, assistant["assistant_id"], args.runs, workers)
+                cpu = {name: (sum(map(cpu_seconds, pids)) - cpu_before[name]) / args.runs * 1000 for name, pids in processes.items()}
+                rounds[workers].append((rate, latencies, firsts))
+                progress("")
+                print(f"round {number}  {describe(workers, rate, latencies, firsts)}   "
+                      f"CPU per thread + run: web {cpu['web']:.1f} ms, worker {cpu['worker']:.1f} ms", flush=True)
+    print(f"median of {args.rounds} round(s), by runs/s:")
+    for workers, measured in rounds.items():
+        median = sorted(measured, key=lambda r: r[0])[(len(measured) - 1) // 2]
+        print(f"  {describe(workers, *median)}")
 
 
 if __name__ == "__main__":
