@@ -44,6 +44,10 @@ def _discovered_jwks_url(issuer: str) -> str:
         raise AuthenticationFailed("the OIDC provider's configuration could not be read") from None
     if not isinstance(document, dict) or not isinstance(document.get("jwks_uri"), str):
         raise AuthenticationFailed("the OIDC provider's configuration has no jwks_uri")
+    # OpenID Connect Discovery 1.0, section 4.3: the document must name the issuer it was asked for.
+    if str(document.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
+        log.warning("OIDC discovery at %s names another issuer: %r", url, document.get("issuer"))
+        raise AuthenticationFailed("the OIDC provider's configuration names another issuer")
     return document["jwks_uri"]
 
 

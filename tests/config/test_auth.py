@@ -232,6 +232,15 @@ class TestOidc:
         settings.JWT_ISSUER = oidc_provider.issuer  # the provider is back: nothing failed was cached
         assert self.bearer(oidc_provider.token("frank", audience="querent")).status_code == 200
 
+    def test_a_discovery_document_for_another_issuer_is_refused(self, oidc_provider):
+        oidc_provider.claimed_issuer = "https://someone-else.example"
+        try:
+            response = self.bearer(oidc_provider.token("heidi", audience="querent"))
+        finally:
+            oidc_provider.claimed_issuer = None
+        assert response.status_code == 401
+        assert "another issuer" in response.json()["detail"]
+
     def test_an_unreachable_jwks_is_401(self, settings, oidc_provider):
         settings.JWT_JWKS_URL = f"http://127.0.0.1:{free_port()}/jwks.json"
         response = self.bearer(oidc_provider.token("grace", audience="querent"))

@@ -32,6 +32,7 @@ class OidcProvider:
         self.keys: list[tuple[str, rsa.RSAPrivateKey]] = []  # (kid, key), newest last
         self.jwks_fetches = 0
         self.discovery_fetches = 0
+        self.claimed_issuer: str | None = None  # what discovery says the issuer is; None: the real one
         self._httpd: ThreadingHTTPServer | None = None
         self.rotate()
 
@@ -77,7 +78,7 @@ class OidcProvider:
             def do_GET(self):
                 if self.path == "/.well-known/openid-configuration":
                     provider.discovery_fetches += 1
-                    body = {"issuer": provider.issuer, "jwks_uri": provider.jwks_uri,
+                    body = {"issuer": provider.claimed_issuer or provider.issuer, "jwks_uri": provider.jwks_uri,
                             "id_token_signing_alg_values_supported": ["RS256"]}
                 elif self.path == "/jwks.json":
                     provider.jwks_fetches += 1
