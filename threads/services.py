@@ -65,11 +65,19 @@ def next_message_seq(thread_id) -> int:
     return (current or 0) + 1
 
 
+def new_thread(principal: Principal, *, assistant_id, name: str = "", metadata: dict | None = None) -> Thread:
+    """The principal's thread on `assistant_id`, not yet written (its name cut to the column)."""
+    thread = Thread(assistant_id=assistant_id, name=name[:300], metadata=metadata or {})
+    thread.assign_owner(principal)
+    return thread
+
+
 def create_thread(principal: Principal, *, assistant: Assistant | None = None, name: str = "", metadata: dict | None = None, thread_id=None) -> Thread:
-    thread = Thread(assistant=assistant or default_assistant(principal), name=name[:300], metadata=metadata or {})
+    assistant = assistant or default_assistant(principal)
+    thread = new_thread(principal, assistant_id=assistant.id, name=name, metadata=metadata)
+    thread.assistant = assistant  # the caller's loaded row, not a second read
     if thread_id is not None:
         thread.id = thread_id
-    thread.assign_owner(principal)
     thread.save(force_insert=True)
     return thread
 

@@ -38,8 +38,7 @@ def create_thread(principal: Principal, data: dict) -> Thread:
     if not statements.available():
         assistant = readable_assistant(principal, data["assistant_id"])
         return services.create_thread(principal, assistant=assistant, name=data["name"], metadata=data.get("metadata"))
-    thread = Thread(assistant_id=data["assistant_id"], name=data["name"][:300], metadata=data.get("metadata") or {})
-    thread.assign_owner(principal)
+    thread = services.new_thread(principal, assistant_id=data["assistant_id"], name=data["name"], metadata=data.get("metadata"))
     readable, params = _readable_assistant_ids.as_sql(principal.tenant, principal.user_id, data["assistant_id"])
     if statements.OneStatement().insert(thread).only_if(statements.Sql(f"EXISTS ({readable})", params)).execute() is None:
         raise ValidationError(NO_ASSISTANT)
