@@ -10,7 +10,9 @@ NeedsConfirmation. Writes run the approved text exactly as given, in one write t
 No pooling: a connection per call keeps credentials and session state out of long-lived memory.
 """
 
+import logging
 import re
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -21,12 +23,15 @@ import psycopg
 from django.conf import settings
 from psycopg import errors as pg_errors
 
-from .dsn import postgres_conninfo, redact, sqlite_path
+from . import boundary
+from .dsn import redact
 from .errors import NeedsConfirmation, SqlError
 from .sql_guard import BLOCKED_FUNCTIONS, BLOCKED_PREFIXES, READ_PRAGMAS, Statement
 from .sqlite_actions import register_actions
 
 FETCH_CHUNK = 500
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,8 +47,19 @@ def _connect_timeout() -> int:
 
 
 def _unreachable(ds, exc: Exception) -> SqlError:
+    """One message for every failure to connect: refused, filtered, wrong protocol, bad password and
+    missing database read alike, so the connection test is no port scanner. The detail goes to the
+    log under a reference the operator can look up."""
+    reference = secrets.token_hex(4)
     text = str(exc).strip() or type(exc).__name__
-    return SqlError(f"could not connect to data source '{ds.name}': {redact(text, ds.connection_url)}")
+    log.warning(
+        "could not connect to data source %s (reference %s): %s", ds.pk, reference, redact(text, ds.connection_url)
+    )
+    return SqlError(f"could not connect to data source '{ds.name}' (reference {reference}; the server log has the details)")
+
+
+def _refused(ds, exc: "boundary.Refused") -> SqlError:
+    return SqlError(f"data source '{ds.name}' cannot be used: {exc.message}")
 
 
 def _timed_out(ds) -> SqlError:
@@ -54,15 +70,25 @@ def _timed_out(ds) -> SqlError:
 
 
 def _pg_connect(ds) -> psycopg.Connection:
+    """A connection to the address the policy checked, refused if it reached a Querent database."""
     try:
-        return psycopg.connect(
-            postgres_conninfo(ds.connection_url),
-            connect_timeout=_connect_timeout(),
-            autocommit=False,
-            application_name="querent",
-        )
+        kwargs = boundary.postgres_connect_kwargs(ds.connection_url)
+    except boundary.Refused as exc:
+        raise _refused(ds, exc) from None
+    try:
+        conn = psycopg.connect(**{**kwargs, "application_name": "querent"}, connect_timeout=_connect_timeout(), autocommit=True)
     except psycopg.Error as exc:
         raise _unreachable(ds, exc) from None
+    try:
+        boundary.check_not_querent_postgres(conn)  # autocommit: no transaction started yet
+        conn.autocommit = False
+    except boundary.Refused as exc:
+        conn.close()
+        raise _refused(ds, exc) from None
+    except psycopg.Error as exc:
+        conn.close()
+        raise _unreachable(ds, exc) from None
+    return conn
 
 
 def _pg_begin(conn: psycopg.Connection, ds, *, read_only: bool) -> None:
@@ -225,11 +251,11 @@ def sqlite_statements(sql: str) -> list[str]:
 
 def _sqlite_file(ds):
     try:
-        path = sqlite_path(ds.connection_url)
-    except ValueError as exc:
-        raise SqlError(f"could not connect to data source '{ds.name}': {exc}") from None
+        path = boundary.sqlite_file(ds.connection_url)
+    except boundary.Refused as exc:
+        raise _refused(ds, exc) from None
     if not path.is_file():
-        raise SqlError(f"could not connect to data source '{ds.name}': no database file at {path}")
+        raise _unreachable(ds, FileNotFoundError(f"no database file at {path}"))
     return path
 
 
@@ -264,7 +290,7 @@ def _sqlite_errors(ds, sql: str, *, reading: bool, action_failures: list | None 
         if reading and ("readonly database" in text or "not authorized" in text):
             raise NeedsConfirmation(sql, f"the database refused it in read-only mode: {text}") from None
         if "unable to open database" in text or "file is not a database" in text:
-            raise SqlError(f"could not connect to data source '{ds.name}': {text}") from None
+            raise _unreachable(ds, exc) from None
         raise SqlError(redact(text, ds.connection_url)) from None
 
 
@@ -277,7 +303,15 @@ def _sqlite_open_read(ds) -> sqlite3.Connection:
         )
     except sqlite3.Error as exc:
         raise _unreachable(ds, exc) from None
-    conn.execute("PRAGMA query_only = ON")
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        boundary.check_not_querent_sqlite(conn)
+    except boundary.Refused as exc:
+        conn.close()
+        raise _refused(ds, exc) from None
+    except sqlite3.Error as exc:
+        conn.close()
+        raise _unreachable(ds, exc) from None
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
     conn.set_authorizer(_read_authorizer)
     conn.set_progress_handler(_deadline_handler(ds), 1000)
@@ -317,6 +351,10 @@ def _sqlite_write(ds, sql: str, max_rows: int) -> RawResult:
     failures: list[Exception] = []
     try:
         with _sqlite_errors(ds, sql, reading=False, action_failures=failures):
+            try:
+                boundary.check_not_querent_sqlite(conn)
+            except boundary.Refused as exc:
+                raise _refused(ds, exc) from None
             conn.execute("PRAGMA foreign_keys = ON")
             register_actions(conn, ds.actions, failures)
             conn.set_progress_handler(_deadline_handler(ds), 1000)

@@ -1,10 +1,15 @@
-"""Connection URLs: which engine, where the SQLite file is, and how to show one without its secret."""
+"""Connection URLs: which engine, where an SQLite file is, and how to show one without its secret.
+
+Where a URL may lead is not decided here but in `executor.boundary`, by libpq's parser and the
+addresses a host resolves to.
+"""
 
 import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from django.conf import settings
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 # SQLAlchemy-style URLs (postgresql+psycopg2://, as Dataherald clients send them) name the same database.
 _POSTGRES_SCHEMES = re.compile(r"^(postgres|postgresql)(\+[a-z0-9_]+)?$", re.I)
@@ -15,9 +20,20 @@ def _scheme(url: str) -> str:
     return url.split("://", 1)[0] if "://" in url else ""
 
 
+def _is_keyword_conninfo(text: str) -> bool:
+    """libpq's `host=... dbname=...` form, which psycopg accepts as well as URLs."""
+    if "://" in text or "=" not in text:
+        return False
+    try:
+        return bool(conninfo_to_dict(text))
+    except (psycopg.ProgrammingError, ValueError):
+        return False
+
+
 def engine_from_url(url: str) -> str | None:
-    scheme = _scheme(url or "")
-    if _POSTGRES_SCHEMES.match(scheme):
+    url = (url or "").strip()
+    scheme = _scheme(url)
+    if _POSTGRES_SCHEMES.match(scheme) or (not scheme and _is_keyword_conninfo(url)):
         return "postgresql"
     if _SQLITE_SCHEMES.match(scheme) and url.split("://", 1)[1].startswith("/"):
         return "sqlite"
@@ -25,7 +41,7 @@ def engine_from_url(url: str) -> str | None:
 
 
 def postgres_conninfo(url: str) -> str:
-    """The URL libpq understands: the `+driver` suffix dropped."""
+    """The URL libpq understands: the `+driver` suffix dropped (operator-given URLs: the demo loader)."""
     rest = url.split("://", 1)[1]
     return f"postgresql://{rest}"
 
@@ -38,67 +54,37 @@ def sqlite_path(url: str) -> Path:
     return Path(raw).expanduser().resolve()
 
 
+_SECRET_KEYS = r"(?:password|pass|pwd|sslpassword)"
+
+
 def mask_url(url: str) -> str:
-    """postgresql://user:***@host/db — the password (in userinfo or query string) never shown."""
+    """postgresql://user:***@host/db — the password (in userinfo, query string or key=value form) never shown."""
     if not url:
         return ""
     masked = re.sub(r"^([a-z][a-z0-9+.\-]*://[^:/@?#]*):[^@/?#]*@", r"\1:***@", url, flags=re.I)
-    return re.sub(r"([?&](?:password|pass|pwd|sslpassword)=)[^&]*", r"\1***", masked, flags=re.I)
+    masked = re.sub(rf"([?&]{_SECRET_KEYS}=)[^&]*", r"\1***", masked, flags=re.I)
+    return re.sub(rf"((?:^|\s){_SECRET_KEYS}\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)", r"\1***", masked, flags=re.I)
 
 
-def same_database_as_app(url: str) -> bool:
-    """True when `url` names Querent's own database (a data source must never expose it)."""
-    from django.db import connections
-
-    app = settings.DATABASES["default"]
-    app_engine = connections["default"].vendor  # "postgresql" for Django's backend and config.postgres alike
-    engine = engine_from_url(url)
+def url_password(url: str) -> str | None:
+    if "://" not in url:
+        try:
+            return conninfo_to_dict(url).get("password")
+        except (psycopg.ProgrammingError, ValueError):
+            return None
     try:
-        if engine == "sqlite" and app_engine == "sqlite":
-            return sqlite_path(url) == Path(str(app["NAME"])).resolve()
-        if engine == "postgresql" and app_engine == "postgresql":
-            parts = urlsplit(postgres_conninfo(url))
-            same_host = _local(parts.hostname) == _local(app.get("HOST"))
-            same_port = int(parts.port or 5432) == int(app.get("PORT") or 5432)
-            return same_host and same_port and unquote(parts.path.lstrip("/")) == app["NAME"]
-    except (ValueError, TypeError):
-        return False
-    return False
-
-
-def _local(host) -> str:
-    host = str(host or "")
-    return "localhost" if host in {"", "localhost", "127.0.0.1", "::1"} else host.lower()
-
-
-def sqlite_path_allowed(url: str) -> bool:
-    """SQLite files must sit under QUERENT_SQLITE_DATA_SOURCE_DIRS when that is set; never in var/ except the demo."""
-    try:
-        path = sqlite_path(url)
+        return urlsplit(url).password
     except ValueError:
-        return False
-    demo = settings.DEMO_DATABASE_URL
-    if engine_from_url(demo) == "sqlite" and path == sqlite_path(demo):
-        return True
-    allowed = [Path(p).expanduser().resolve() for p in getattr(settings, "SQLITE_DATA_SOURCE_DIRS", [])]
-    if allowed:
-        return any(path.is_relative_to(root) for root in allowed)
-    # Querent's own files (app database, broker, results) live in var/: off limits by default.
-    return not path.is_relative_to(Path(settings.VAR_DIR).resolve())
+        return None
 
 
 def redact(text: str, url: str) -> str:
     """Remove the URL's password from a message, whatever form the driver echoed it in."""
     from config.logging import scrub
 
-    password = None
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        pass
+    password = url_password(url)
     if password:
         text = text.replace(password, "***")
         if unquote(password) != password:
             text = text.replace(unquote(password), "***")
     return scrub(text)
-

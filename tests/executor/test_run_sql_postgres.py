@@ -186,16 +186,19 @@ def test_unreachable_source_is_a_clear_error_without_password():
     data_source = source("postgresql://bob:hunter2secret@127.0.0.1:1/nowhere", name="Warehouse")
     with pytest.raises(SqlError) as info:
         run_sql(data_source, "SELECT 1")
-    assert info.value.message.startswith("could not connect to data source 'Warehouse':")
+    assert info.value.message.startswith("could not connect to data source 'Warehouse' (reference ")
     assert "hunter2secret" not in info.value.message
     ok, message = test_connection(data_source)
     assert not ok and "hunter2secret" not in message and "Warehouse" in message
 
 
-def test_missing_database_is_reported(demo_pg_url):
+def test_missing_database_reads_like_any_other_failure_and_the_log_has_why(demo_pg_url, caplog):
     url = pg_url("querent_no_such_db").replace("postgres@", "postgres:pw123456@", 1)
     ok, message = test_connection(source(url))
-    assert not ok and "does not exist" in message and "pw123456" not in message
+    assert not ok and "does not exist" not in message and "pw123456" not in message
+    reference = message.split("(reference ", 1)[1].split(";", 1)[0]
+    logged = [r.getMessage() for r in caplog.records if reference in r.getMessage()]
+    assert logged and "does not exist" in logged[0] and "pw123456" not in logged[0]
 
 
 def test_test_connection_reports_the_server(demo_pg_url):
