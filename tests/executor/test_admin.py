@@ -78,3 +78,20 @@ def test_refresh_schema_action(admin_client, secret_source):
     assert "12 tables introspected" in response.content.decode()
     secret_source.refresh_from_db()
     assert secret_source.schema_refreshed_at is not None
+
+
+def test_test_connection_button_refuses_querents_own_database(admin_client, secret_source):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("services mode: the app database is PostgreSQL")
+    params = connection.settings_dict
+    own = DataSource.objects.create(tenant="acme", owner="alice", name="Own", engine="postgresql",
+                                    connection_url=f"postgresql://postgres@2130706433:{params.get('PORT') or 5432}/{params['NAME']}")
+    response = admin_client.post(
+        reverse("admin:executor_datasource_changelist"),
+        {"action": "test_connections", "_selected_action": [own.pk]},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "belongs to Querent itself" in html and "django_session" not in html
