@@ -1,7 +1,7 @@
 """Redis restarts while a run waits for approval: the stream falls back to the event log and goes on.
 
-This restarts the machine's Redis (the one the test suite uses), so it runs only where the
-`redis-server` binary is at hand and the suite owns the server (CI, a developer machine).
+The test starts a Redis of its own on a free port (the machine's shared Redis is never touched),
+points a stack at it, and restarts that one.
 """
 
 import shutil
@@ -14,45 +14,77 @@ import pytest
 import redis
 
 from tests.fakes.llm_server import text, tool_call
+from tests.fixtures.stack import free_port
 from tests.support.principals import api_user, headers
 from tests.support.sse import iter_sse, read_until
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary to restart Redis"),
+    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary to run a Redis of its own"),
 ]
 
-REDIS = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2)
-# The command the machines of this project start Redis with (no persistence, like production caches).
-START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
-         "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log"]
 
+class PrivateRedis:
+    """A throw-away redis-server (no persistence) this test may stop and start at will."""
 
-def restart_redis() -> None:
-    try:
-        REDIS.shutdown(nosave=True)
-    except redis.ConnectionError:
-        pass  # shutting down closes our connection: expected
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def __init__(self, directory):
+        self.port = free_port()
+        self.directory = directory
+        self.client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "PrivateRedis":
+        subprocess.run(
+            ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log")],
+            check=True, timeout=30,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.client.ping():
+                    return self
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        raise AssertionError("the private Redis did not start")
+
+    def stop(self) -> None:
         try:
-            REDIS.ping()
-            time.sleep(0.1)
+            self.client.shutdown(nosave=True)
         except redis.ConnectionError:
-            break
-    subprocess.run(START, check=True, timeout=30)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if REDIS.ping():
+            pass  # shutting down closes our connection: expected
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                self.client.ping()
+                time.sleep(0.1)
+            except redis.ConnectionError:
                 return
-        except redis.ConnectionError:
-            time.sleep(0.2)
-    raise AssertionError("Redis did not come back")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
 
-def test_stream_survives_a_redis_restart(stack, llm, shared_demo):
+@pytest.fixture
+def private_redis(tmp_path):
+    server = PrivateRedis(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stack(stack_factory, scripted_llm, private_redis):
+    stack = stack_factory({"REDIS_URL": private_redis.url}, llm_base_url=scripted_llm.base_url)
+    yield stack
+    stack.stop()  # before its Redis goes away
+
+
+def test_stream_survives_a_redis_restart(stack, llm, tenant_demo, private_redis):
     user = api_user()
     question = f"refund across a restart {uuid.uuid4().hex[:6]}"
     llm.script([tool_call("rows = await executor.run_sql('SELECT issue_credit(9, 3.00) AS credit_id')\nexecutor.print(rows)"),
@@ -61,7 +93,7 @@ def test_stream_survives_a_redis_restart(stack, llm, shared_demo):
         events = iter_sse(response)
         before = read_until(events, "user_confirmation")
         thread_id = before[0].data["thread_id"]
-        restart_redis()
+        private_redis.restart()
         decided = httpx.post(
             f"{stack.base_url}/threads/{thread_id}/user_confirmation",
             json={"confirmation_id": before[-1].data["confirmation_id"], "confirm": True}, headers=headers(user), timeout=30,
