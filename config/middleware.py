@@ -64,6 +64,8 @@ class JsonErrorMiddleware:
         return self._check_response(request, response)
 
     def _check_request(self, request):
+        # The second line: the web process (config/web.py) already refuses bodies over the limit while
+        # reading them; this covers other servers (a plain `daphne`, the test client) and the JSON depth.
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
