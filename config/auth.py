@@ -115,6 +115,18 @@ def forget_api_keys() -> None:
         _key_cache.clear()
 
 
+def forget_presented_api_key(request) -> None:
+    """Drop the cached lookup of the API key `request` carries, if any, so resolving it next reads the
+    database: an open websocket's re-check must see a key revoked in another process."""
+    try:
+        presented = _presented_token(request)
+    except AuthenticationFailed:
+        return
+    if presented is not None:
+        with _key_cache_lock:
+            _key_cache.pop(_token_digest(presented[0]), None)
+
+
 def principal_from_api_key(token: str) -> Principal:
     from assistants.models import ApiKey  # the model lives in an app; config loads first
 

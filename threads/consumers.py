@@ -3,6 +3,8 @@
 Client → server: {"type": "message", "message": "..."} | {"type": "confirm", "confirmation_id", "confirm"}
 | {"type": "cancel"}. Server → client: every thread event as {"event", "seq", "data", "run_id"}, and
 replies as {"type": "thread" | "ack" | "error", ...}. Connect with `?after=<seq>` to resume.
+Credentials revoked while the socket is open (an API key, a session, a deactivated user) end it with
+{"type": "error", "code": "credentials_revoked", ...} and close code 4401.
 """
 
 import asyncio
@@ -12,6 +14,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import Http404
 
 from config.db import in_worker_thread
+from config.ws_auth import SocketCredentials
 
 from . import selectors, services
 from .models import Confirmation
@@ -29,6 +32,8 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
         self.principal = self.scope.get("principal")
         self.thread_id = self.scope["url_route"]["kwargs"].get("thread_id")
         self.pump = None
+        self.watchdog = None
+        self.refused = False
         if self.principal is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
@@ -36,6 +41,8 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         await self.accept()
+        self.credentials = SocketCredentials(self.scope)
+        self.watchdog = asyncio.create_task(self._close_when_revoked())
         if self.thread_id is not None:
             self._start_pump(self._after_from_query())
 
@@ -54,7 +61,7 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
             return False
 
     def _start_pump(self, after: int) -> None:
-        if self.pump is None:
+        if self.pump is None and not self.refused:
             self.pump = asyncio.create_task(self._forward(after))
 
     async def _forward(self, after: int) -> None:
@@ -70,11 +77,39 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
             log.exception("websocket pump failed", extra={"thread_id": str(self.thread_id)})
             await self.close(code=1011)
 
+    async def _close_when_revoked(self) -> None:
+        try:
+            await self.credentials.until_revoked()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("websocket credential check failed", extra={"thread_id": str(self.thread_id)})
+            await self.close(code=1011)
+            return
+        await self._refuse_revoked()
+
+    async def _refuse_revoked(self) -> None:
+        """Say why, then close: nothing more reaches a principal whose credentials are gone."""
+        if self.refused:
+            return
+        self.refused = True
+        for task in (self.pump, self.watchdog):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        self.pump = self.watchdog = None
+        message = "credentials revoked or expired (API key revoked, logged out or user deactivated); reconnect with valid credentials"
+        await self.send_json({"type": "error", "code": "credentials_revoked", "message": message})
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
     async def disconnect(self, code):
-        if self.pump is not None:
-            self.pump.cancel()
+        for task in (self.pump, self.watchdog):
+            if task is not None:
+                task.cancel()
 
     async def receive_json(self, content, **kwargs):
+        if not await self.credentials.still_valid():
+            await self._refuse_revoked()
+            return
         if not isinstance(content, dict):
             await self.send_json({"type": "error", "message": "messages must be JSON objects"})
             return
