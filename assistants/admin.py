@@ -5,20 +5,21 @@ from .models import ApiKey
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "tenant", "user_id", "key_prefix", "can_act_for_any_tenant", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("tenant", "can_act_for_any_tenant", ("revoked_at", admin.EmptyFieldListFilter))
+    list_display = ("name", "tenant", "user_id", "role", "key_prefix", "can_act_for_any_tenant", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("tenant", "role", "can_act_for_any_tenant", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "tenant", "user_id", "key_prefix")
     readonly_fields = ("key_prefix", "created_at", "last_used_at")
     actions = ["revoke"]
 
     def get_fields(self, request, obj=None):
-        return ["name", "tenant", "user_id", "can_act_for_any_tenant", "revoked_at", *self.readonly_fields]
+        return ["name", "tenant", "user_id", "role", "can_act_for_any_tenant", "revoked_at", *self.readonly_fields]
 
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
         key, token = ApiKey.issue(
-            name=obj.name, tenant=obj.tenant, user_id=obj.user_id, can_act_for_any_tenant=obj.can_act_for_any_tenant
+            name=obj.name, tenant=obj.tenant, user_id=obj.user_id, can_act_for_any_tenant=obj.can_act_for_any_tenant,
+            role=obj.role,
         )
         obj.pk = key.pk
         obj.key_prefix = key.key_prefix

@@ -20,6 +20,10 @@ class ApiKey(models.Model):
 
     PREFIX = "qk"
 
+    class Role(models.TextChoices):
+        MEMBER = "member", "member"
+        ADMIN = "admin", "tenant admin"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
     tenant = models.CharField(max_length=100, db_index=True)
@@ -28,6 +32,10 @@ class ApiKey(models.Model):
     key_hash = models.CharField(max_length=64, editable=False)
     can_act_for_any_tenant = models.BooleanField(
         default=False, help_text="service key: may pick the tenant per request with X-Tenant-ID"
+    )
+    role = models.CharField(
+        max_length=10, choices=Role.choices, default=Role.MEMBER,
+        help_text="tenant admin: may also create, change and delete the tenant's data sources",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -46,7 +54,9 @@ class ApiKey(models.Model):
         return hashlib.sha256(secret.encode()).hexdigest()
 
     @classmethod
-    def issue(cls, *, name: str, tenant: str, user_id: str, can_act_for_any_tenant: bool = False) -> tuple["ApiKey", str]:
+    def issue(
+        cls, *, name: str, tenant: str, user_id: str, can_act_for_any_tenant: bool = False, role: str = Role.MEMBER
+    ) -> tuple["ApiKey", str]:
         """Create a key and return it with the plaintext token, which is shown once and never stored."""
         prefix = secrets.token_hex(4)
         secret = secrets.token_urlsafe(32)
@@ -57,6 +67,7 @@ class ApiKey(models.Model):
             key_prefix=prefix,
             key_hash=cls.hash_secret(secret),
             can_act_for_any_tenant=can_act_for_any_tenant,
+            role=role,
         )
         return key, f"{cls.PREFIX}_{prefix}_{secret}"
 
@@ -88,6 +99,7 @@ class ApiKey(models.Model):
             user_id=self.user_id,
             source="api_key",
             can_act_for_any_tenant=self.can_act_for_any_tenant,
+            is_tenant_admin=self.role == self.Role.ADMIN,
         )
 
 

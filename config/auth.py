@@ -89,7 +89,18 @@ def principal_from_jwt(token: str) -> Principal:
     except jwt.PyJWTError as exc:
         raise AuthenticationFailed(f"invalid token: {exc}") from None
     tenant = claims.get(settings.JWT_TENANT_CLAIM) or settings.DEFAULT_TENANT
-    return Principal(tenant=str(tenant), user_id=str(claims["sub"]), source="jwt")
+    return Principal(tenant=str(tenant), user_id=str(claims["sub"]), source="jwt", is_tenant_admin=_admin_claim(claims))
+
+
+TENANT_ADMIN_ROLE = "admin"
+
+
+def _admin_claim(claims: dict) -> bool:
+    """The role claim says "admin", or is a list holding "admin" (as Keycloak-style role lists do)."""
+    role = claims.get(settings.JWT_ROLE_CLAIM)
+    if isinstance(role, str):
+        return role == TENANT_ADMIN_ROLE
+    return isinstance(role, list) and TENANT_ADMIN_ROLE in role
 
 
 # API keys resolved recently, by a hash of the presented token (never the token itself): a busy
@@ -163,7 +174,11 @@ def resolve_principal(request, *, django_user=None) -> Principal | None:
     else:
         user = django_user if django_user is not None else getattr(request, "user", None)
         if user is not None and getattr(user, "is_authenticated", False) and not isinstance(user, Principal):
-            principal = Principal(tenant=settings.DEFAULT_TENANT, user_id=user.get_username(), source="session")
+            # Staff (who may use the Django admin) are the default tenant's admins.
+            principal = Principal(
+                tenant=settings.DEFAULT_TENANT, user_id=user.get_username(), source="session",
+                is_tenant_admin=bool(getattr(user, "is_staff", False)),
+            )
         elif settings.DEV_AUTH:
             cookie_user = request.COOKIES.get("opengpts_user_id")
             principal = Principal(
@@ -171,6 +186,7 @@ def resolve_principal(request, *, django_user=None) -> Principal | None:
                 user_id=cookie_user or settings.DEV_DEFAULT_USER,
                 source="dev",
                 can_act_for_any_tenant=True,
+                is_tenant_admin=True,  # development auth trusts the caller entirely
             )
     if principal is None:
         return None

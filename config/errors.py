@@ -28,7 +28,8 @@ def exception_handler(exc, context):
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied(str(exc) or None)
+        # A refusal that says why keeps its code (tenant_admin_required, data_source_unavailable).
+        exc = exceptions.PermissionDenied(str(exc) or None, code=getattr(exc, "code", None))
     response = drf_exception_handler(exc, context)
     if response is None:
         log.exception("unhandled API error", exc_info=exc)

@@ -16,6 +16,9 @@ class Principal:
     user_id: str
     source: str = "unknown"  # api_key, jwt, session, dev
     can_act_for_any_tenant: bool = False
+    # The tenant-admin role: may create, change and delete the tenant's data sources (DESIGN §9).
+    # From the API key's role, the JWT's role claim, a staff login, or development auth.
+    is_tenant_admin: bool = False
 
     # DRF treats request.user as a user object; a principal is always an authenticated one.
     is_authenticated = True
@@ -30,7 +33,9 @@ class Principal:
             return self
         if not self.can_act_for_any_tenant:
             raise PermissionError(f"principal may not act for tenant {tenant!r}")
-        return Principal(tenant=tenant, user_id=self.user_id, source=self.source, can_act_for_any_tenant=True)
+        return Principal(
+            tenant=tenant, user_id=self.user_id, source=self.source, can_act_for_any_tenant=True, is_tenant_admin=self.is_tenant_admin
+        )
 
 
 class OwnedQuerySet(models.QuerySet):

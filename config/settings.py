@@ -162,6 +162,8 @@ _jwt_asymmetric = bool(JWT_JWKS_URL) or (bool(JWT_ISSUER) and not JWT_SECRET)
 JWT_ALGORITHMS = env_list("QUERENT_JWT_ALGORITHMS", ["RS256", "ES256"] if _jwt_asymmetric else ["HS256"])
 JWT_JWKS_COOLDOWN = env_float("QUERENT_JWT_JWKS_COOLDOWN", 30.0)
 JWT_TENANT_CLAIM = env_str("QUERENT_JWT_TENANT_CLAIM", "tenant")
+# Claim naming the token holder's role: "admin" (or a list containing it) makes a tenant admin.
+JWT_ROLE_CLAIM = env_str("QUERENT_JWT_ROLE_CLAIM", "role")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

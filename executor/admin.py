@@ -22,7 +22,7 @@ class DataSourceForm(forms.ModelForm):
         model = DataSource
         fields = [
             "name", "tenant", "owner", "engine", "connection_url", "actions", "row_limit", "statement_timeout_s",
-            "shared", "metadata",
+            "shared", "tenant_wide", "metadata",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -45,13 +45,13 @@ class DataSourceForm(forms.ModelForm):
 @admin.register(DataSource)
 class DataSourceAdmin(admin.ModelAdmin):
     form = DataSourceForm
-    list_display = ("name", "engine", "tenant", "owner", "shared", "masked_connection_url", "created_at")
-    list_filter = ("engine", "shared", "tenant", "owner")
+    list_display = ("name", "engine", "tenant", "owner", "shared", "tenant_wide", "masked_connection_url", "created_at")
+    list_filter = ("engine", "shared", "tenant_wide", "tenant", "owner")
     search_fields = ("name", "tenant", "owner")
     readonly_fields = ("id", "masked_connection_url", "created_at", "updated_at", "schema_refreshed_at", "schema_preview")
     actions = ("test_connections", "refresh_schemas")
     fieldsets = (
-        (None, {"fields": ("id", "name", "tenant", "owner", "shared")}),
+        (None, {"fields": ("id", "name", "tenant", "owner", "shared", "tenant_wide")}),
         ("Connection", {"fields": ("engine", "masked_connection_url", "connection_url", "row_limit", "statement_timeout_s")}),
         ("Actions and metadata", {"fields": ("actions", "metadata")}),
         ("Schema", {"fields": ("schema_refreshed_at", "schema_preview")}),

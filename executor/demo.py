@@ -6,13 +6,18 @@ download. The target must be a database dedicated to the demo: rebuilding drops 
 """
 
 import gzip
+import hashlib
 import json
+import logging
 import os
+import re
 import sqlite3
+import uuid
 from functools import lru_cache
 from pathlib import Path
 
 import psycopg
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from psycopg import sql as pgsql
 
@@ -346,3 +351,107 @@ def ensure_demo_data_source(principal: Principal, url: str):
             data_source.full_clean()
             data_source.save()
     return data_source
+
+
+# --- each tenant's writable copy -------------------------------------------------------------
+# The shared demo is read-only for every tenant (a write there would show in every other tenant).
+# So that a newcomer still sees a change being asked for and approved, each tenant gets its own
+# copy of an SQLite demo: a file under VAR_DIR/data, tenant-wide, made from the shared one on
+# first use (DataSource.objects.default_for) or by `manage.py load_demo_data` for the default tenant.
+
+COPY_NAME = f"{DEMO_NAME} (your tenant's copy)"
+COPY_OWNER = "system"
+_COPY_NAMESPACE = uuid.UUID("8f0c5a4e-6f43-4c4e-9a57-2d1b0f6f6a11")
+
+
+def _copy_id(template_id, tenant: str) -> uuid.UUID:
+    """One row per (demo, tenant), whoever asks first: a deterministic primary key settles races."""
+    return uuid.uuid5(_COPY_NAMESPACE, f"{template_id}\0{tenant}")
+
+
+def copy_path(tenant: str) -> Path:
+    from django.conf import settings
+
+    slug = re.sub(r"[^a-z0-9]+", "-", tenant.lower()).strip("-")[:40] or "tenant"
+    digest = hashlib.sha256(tenant.encode()).hexdigest()[:12]
+    return Path(settings.VAR_DIR) / "data" / f"demo-chinook-{slug}-{digest}.sqlite3"
+
+
+def _copy_sqlite_file(source: Path, target: Path) -> None:
+    """A consistent copy of `source` at `target`, unless one is there already (never overwritten:
+    it may hold the tenant's changes)."""
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    src = sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True)
+    try:
+        dst = sqlite3.connect(str(tmp))
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    try:
+        os.link(tmp, target)  # fails if another process made it meanwhile: theirs is kept
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def tenant_demo_copy(tenant: str):
+    """The tenant's writable copy of the shared SQLite demo (made now if missing), or None when
+    there is no shared SQLite demo to copy (a PostgreSQL demo is not copied: it stays read-only)."""
+    from django.db import IntegrityError
+
+    from .models import DataSource
+
+    template = (
+        DataSource.objects.filter(shared=True, metadata__demo="chinook", engine=DataSource.Engine.SQLITE)
+        .order_by("created_at").first()
+    )
+    if template is None:
+        return None
+    copy_id = _copy_id(template.pk, tenant)
+    existing = DataSource.objects.filter(pk=copy_id).first()
+    if existing is not None:
+        if engine_from_url(existing.connection_url) == "sqlite" and not sqlite_path(existing.connection_url).exists():
+            _copy_or_none(template, sqlite_path(existing.connection_url))  # the file was removed: start again
+        return existing
+    target = copy_path(tenant)
+    copy = DataSource(
+        id=copy_id, name=COPY_NAME, engine=DataSource.Engine.SQLITE, connection_url=f"sqlite:///{target}",
+        actions=list(template.actions or DEMO_ACTIONS), tenant_wide=True, shared=False,
+        metadata={
+            "demo": "chinook",
+            "demo_copy_of": str(template.pk),
+            "tenant_demo_copy": True,
+            "description": (template.metadata or {}).get("description", "")
+            + " This is your tenant's own copy: changes you approve stay in your tenant.",
+        },
+    )
+    copy.tenant, copy.owner = tenant, COPY_OWNER
+    try:
+        copy.full_clean(validate_unique=False)  # the operator's data directories must allow the file
+    except ValidationError as exc:
+        logging.getLogger(__name__).warning("no demo copy for tenant %r: %s", tenant, exc.messages)
+        return None
+    if not _copy_or_none(template, target):
+        return None
+    try:
+        with transaction.atomic():  # a savepoint inside the caller's transaction
+            copy.save(force_insert=True)
+    except IntegrityError:
+        return DataSource.objects.filter(pk=copy_id).first()  # made by a concurrent request
+    return copy
+
+
+def _copy_or_none(template, target: Path) -> bool:
+    try:
+        _copy_sqlite_file(sqlite_path(template.connection_url), target)
+    except (OSError, sqlite3.Error, ValueError) as exc:
+        logging.getLogger(__name__).warning("could not copy the demo for a tenant: %s", exc)
+        return False
+    return True

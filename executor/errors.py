@@ -4,6 +4,8 @@
 approve this first" without knowing anything about threads or confirmations (the engine asks).
 """
 
+from django.core.exceptions import PermissionDenied
+
 
 class NeedsConfirmation(Exception):
     """The statement may change data; it runs only with an approval for this exact SQL."""
@@ -20,3 +22,36 @@ class SqlError(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class TenantAdminRequired(PermissionDenied):
+    """The principal lacks the tenant-admin role an action needs (a 403 that names the role)."""
+
+    code = "tenant_admin_required"
+    role = "admin"
+
+    def __init__(self, action: str):
+        super().__init__(
+            f"{action} needs the tenant-admin role, which your credentials do not have. "
+            "Ask an operator for an API key with role 'admin' (manage.py create_api_key USER --tenant T --role admin) "
+            "or a token whose role claim says 'admin'."
+        )
+
+
+class DataSourceUnavailable(PermissionDenied):
+    """The acting principal may not use this data source, however it was reached (session, assistant,
+    thread or question): a clear 403 or error event, never a silent fallback."""
+
+    code = "data_source_unavailable"
+
+    def __init__(self, data_source):
+        self.data_source_id = str(data_source.pk)
+        super().__init__(
+            f"The data source '{data_source.name}' ({data_source.pk}) is not available to you: it belongs to "
+            "another user and is not shared with your tenant. Ask its owner or a tenant admin to make it "
+            "tenant-wide, or choose another data source."
+        )
+
+
+class ReadOnlySource(SqlError):
+    """A write on a data source shared with every tenant (the demo): refused before anyone is asked."""

@@ -15,14 +15,24 @@ from .dsn import engine_from_url, mask_url, same_database_as_app, sqlite_path_al
 SUPPORTED_ENGINES = ("postgresql", "sqlite")
 
 
+def usable_q(principal: Principal) -> Q:
+    """The one rule for using a data source: its own, tenant-wide in its tenant, or shared (with
+    every tenant, read-only: the demo). `DataSource.is_usable_by` is the same rule on a loaded row."""
+    return Q(tenant=principal.tenant, owner=principal.user_id) | Q(tenant=principal.tenant, tenant_wide=True) | Q(shared=True)
+
+
 class DataSourceQuerySet(OwnedQuerySet):
     def usable_by(self, principal: Principal):
-        """Sources the principal may query: its own, and shared ones (the demo) from anyone."""
-        return self.filter(Q(tenant=principal.tenant, owner=principal.user_id) | Q(shared=True))
+        """Sources the principal may query (usable_q)."""
+        return self.filter(usable_q(principal))
 
     def default_for(self, principal: Principal):
-        """The source a new assistant starts on: the first shared one (the demo), else the principal's oldest."""
-        return self.usable_by(principal).order_by("-shared", "created_at").first()
+        """The source a new assistant starts on: the tenant's own writable copy of the demo (made on
+        first use when the demo is an SQLite file, executor.demo), else a shared one (the demo),
+        else the oldest the principal may use."""
+        from .demo import tenant_demo_copy
+
+        return tenant_demo_copy(principal.tenant) or self.usable_by(principal).order_by("-shared", "created_at").first()
 
 
 def validate_actions(value) -> None:
@@ -58,7 +68,14 @@ class DataSource(OwnedModel):
     statement_timeout_s = models.PositiveIntegerField(
         default=30, validators=[MinValueValidator(1), MaxValueValidator(3600)], help_text="Per-statement time limit, seconds."
     )
-    shared = models.BooleanField(default=False, help_text="Usable by every principal; editable only by its owner.")
+    shared = models.BooleanField(
+        default=False,
+        help_text="Usable by every tenant, and read-only for all of them (the demo). Set by the operator only "
+        "(this admin, management commands), never through an API.",
+    )
+    tenant_wide = models.BooleanField(
+        default=False, help_text="Usable by every principal of its tenant, not only its owner. Tenant admins set it."
+    )
     metadata = models.JSONField(default=dict, blank=True)
     # Introspection cache, keyed by `connection_fingerprint` so a changed URL never serves a stale schema.
     schema_cache = models.JSONField(default=dict, blank=True, editable=False)
@@ -78,6 +95,12 @@ class DataSource(OwnedModel):
 
     def __repr__(self) -> str:
         return f"<DataSource {self.id} {self.name!r} ({self.engine})>"
+
+    def is_usable_by(self, principal: Principal) -> bool:
+        """usable_q for this row as loaded: own, tenant-wide in the principal's tenant, or shared."""
+        if self.shared:
+            return True
+        return self.tenant == principal.tenant and (self.owner == principal.user_id or self.tenant_wide)
 
     @property
     def masked_url(self) -> str:

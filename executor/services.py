@@ -11,13 +11,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from itertools import islice
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from config.identity import Principal
 
 from .connections import RawResult, execute_write, open_read, ping
 from .dsn import engine_from_url, redact
-from .errors import NeedsConfirmation, SqlError
+from .errors import NeedsConfirmation, ReadOnlySource, SqlError, TenantAdminRequired
 from .models import DataSource
 from .sql_guard import Classification
 from .sql_guard import classify as _classify
@@ -26,8 +26,9 @@ from .values import json_safe, unique_columns
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "NeedsConfirmation", "SqlError", "SqlResult", "Classification", "classify", "classify_for", "run_sql",
+    "NeedsConfirmation", "SqlError", "ReadOnlySource", "SqlResult", "Classification", "classify", "classify_for", "run_sql",
     "read_stream", "test_connection", "data_source_create", "data_source_update", "data_source_delete",
+    "require_tenant_admin", "check_may_change", "OPERATOR_ONLY",
 ]
 
 
@@ -50,13 +51,33 @@ def classify_for(data_source: DataSource, sql: str) -> Classification:
     return _classify(sql, dialect=data_source.engine, actions=data_source.actions or ())
 
 
+def read_only_refusal(data_source: DataSource, reason: str) -> ReadOnlySource:
+    """The error for a write on a source shared with every tenant: it is read-only for all of them."""
+    what = "The shared demo database is read-only" if (data_source.metadata or {}).get("demo") else (
+        f"The shared data source '{data_source.name}' is read-only"
+    )
+    return ReadOnlySource(
+        f"{what}: it is shared with every tenant, so this statement was not run and nothing was changed "
+        f"({reason}). Changes can be tried on your tenant's own copy of the demo or on your own data source."
+    )
+
+
 def run_sql(data_source: DataSource, sql: str, *, approval=None) -> SqlResult:
     """Run `sql`. Reads run read-only; anything else raises NeedsConfirmation unless
-    `approval.approves(sql)` is True, and then runs in a write transaction."""
+    `approval.approves(sql)` is True, and then runs in a write transaction. On a shared source
+    (every tenant's, read-only) anything but a read raises ReadOnlySource, approved or not."""
     if not sql or not sql.strip():
         raise SqlError("no SQL statement to run")
     classification = classify_for(data_source, sql)
     approved = approval is not None and bool(approval.approves(sql))
+    if data_source.shared and (approved or not classification.is_read):
+        # Before anyone is asked, and the last line before an approved write: never on a shared source.
+        raise read_only_refusal(data_source, classification.reason if not classification.is_read else "a write")
+    if data_source.shared:
+        try:
+            return _read(data_source, sql, classification)
+        except NeedsConfirmation as refused:  # a "read" the database refused in read-only mode
+            raise read_only_refusal(data_source, refused.reason) from None
     if approved:
         # The human approved this exact text; it may be a "read" the database refused read-only.
         raw = execute_write(data_source, sql, data_source.row_limit)
@@ -67,6 +88,10 @@ def run_sql(data_source: DataSource, sql: str, *, approval=None) -> SqlResult:
         return _to_result(raw)
     if not classification.is_read:
         raise NeedsConfirmation(sql, classification.reason)
+    return _read(data_source, sql, classification)
+
+
+def _read(data_source: DataSource, sql: str, classification: Classification) -> SqlResult:
     limit = data_source.row_limit
     with open_read(data_source, sql, classification.statements) as (columns, rows):
         taken = list(islice(rows, limit + 1))
@@ -108,13 +133,51 @@ test_connection.__test__ = False  # not a pytest test, despite the name
 
 # --- data sources --------------------------------------------------------------------------
 
-_EDITABLE = ("name", "engine", "connection_url", "actions", "row_limit", "statement_timeout_s", "shared", "metadata")
+# What a principal may set through an API. `shared` (usable by every tenant) is not among them:
+# only the operator sets it (the Django admin, management commands). `tenant_wide` is a tenant
+# admin's way to let the whole tenant use a source.
+_EDITABLE = ("name", "engine", "connection_url", "actions", "row_limit", "statement_timeout_s", "tenant_wide", "metadata")
+OPERATOR_ONLY = {"shared": "only the operator can share a data source with every tenant (the Django admin or a "
+                           "management command); use tenant_wide to share it within your tenant"}
 
 
-def data_source_create(*, principal: Principal, name: str, connection_url: str, engine: str | None = None, **fields) -> DataSource:
+def require_tenant_admin(principal: Principal, action: str) -> None:
+    """TenantAdminRequired (a 403 naming the role) unless the principal is a tenant admin."""
+    if not principal.is_tenant_admin:
+        raise TenantAdminRequired(action)
+
+
+def _checked_fields(fields: dict) -> None:
+    refused = {name: [why] for name, why in OPERATOR_ONLY.items() if name in fields}
+    if refused:
+        raise ValidationError(refused)
     unknown = set(fields) - set(_EDITABLE)
     if unknown:
         raise TypeError(f"unknown data source fields: {', '.join(sorted(unknown))}")
+
+
+def may_change(data_source: DataSource, principal: Principal) -> bool:
+    """A tenant admin changes and deletes its own sources and its tenant's tenant-wide ones. A
+    shared source, which every tenant uses, only the operator changes (whoever owns its row)."""
+    if data_source.shared:
+        return False
+    return data_source.is_owned_by(principal) or (data_source.tenant_wide and data_source.tenant == principal.tenant)
+
+
+def check_may_change(data_source: DataSource, principal: Principal, *, deleting: bool = False) -> None:
+    """TenantAdminRequired or PermissionDenied unless `principal` may change (or delete) the source."""
+    verb = "delete" if deleting else "change"
+    require_tenant_admin(principal, f"{'Deleting' if deleting else 'Changing'} a data source")
+    if may_change(data_source, principal):
+        return
+    if data_source.shared:
+        raise PermissionDenied(f"a data source shared with every tenant is {verb}d by the operator only (the Django admin)")
+    raise PermissionDenied(f"only the data source's owner or, for a tenant-wide one, its tenant's admins can {verb} it")
+
+
+def data_source_create(*, principal: Principal, name: str, connection_url: str, engine: str | None = None, **fields) -> DataSource:
+    require_tenant_admin(principal, "Creating a data source")
+    _checked_fields(fields)
     data_source = DataSource(
         name=name, connection_url=connection_url, engine=engine or engine_from_url(connection_url) or "", **fields
     )
@@ -125,12 +188,9 @@ def data_source_create(*, principal: Principal, name: str, connection_url: str, 
 
 
 def data_source_update(data_source: DataSource, *, principal: Principal, **fields) -> DataSource:
-    """Change a data source; only its owner may (a shared source is usable, not editable, by others)."""
-    if not data_source.is_owned_by(principal):
-        raise PermissionDenied("only the data source's owner can change it")
-    unknown = set(fields) - set(_EDITABLE)
-    if unknown:
-        raise TypeError(f"unknown data source fields: {', '.join(sorted(unknown))}")
+    """Change a data source: a tenant admin, on a source it may change (may_change)."""
+    check_may_change(data_source, principal)
+    _checked_fields(fields)
     for key, value in fields.items():
         setattr(data_source, key, value)
     if "connection_url" in fields and "engine" not in fields:
@@ -141,6 +201,5 @@ def data_source_update(data_source: DataSource, *, principal: Principal, **field
 
 
 def data_source_delete(data_source: DataSource, *, principal: Principal) -> None:
-    if not data_source.is_owned_by(principal):
-        raise PermissionDenied("only the data source's owner can delete it")
+    check_may_change(data_source, principal, deleting=True)
     data_source.delete()

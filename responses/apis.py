@@ -11,7 +11,8 @@ from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
 from config.schema import errors
-from executor.services import NeedsConfirmation, SqlError
+from executor.selectors import data_source_for_use
+from executor.services import NeedsConfirmation, SqlError, check_may_change, require_tenant_admin
 
 from . import selectors, services
 from .generation import Flags
@@ -70,11 +71,13 @@ class ConnectionListApi(APIView):
     def get(self, request):
         return ApiResponse([connection_out(ds) for ds in selectors.connection_list(request.user)[: selectors.MAX_PAGE]])
 
-    @extend_schema(summary="Create a database connection", request=ConnectionInSerializer, responses={201: dict, **errors(400, 401)})
+    @extend_schema(summary="Create a database connection (tenant admins)", request=ConnectionInSerializer, responses={201: dict, **errors(400, 401, 403)})
     def post(self, request):
+        require_tenant_admin(request.user, "Creating a database connection")
         data = _valid(ConnectionInSerializer, request.data)
         data_source = services.connection_create(
-            request.user, alias=data["alias"], connection_uri=data["connection_uri"], metadata=data.get("metadata") or {}
+            request.user, alias=data["alias"], connection_uri=data["connection_uri"], metadata=data.get("metadata") or {},
+            tenant_wide=data["tenant_wide"],
         )
         return ApiResponse(connection_out(data_source), status=status.HTTP_201_CREATED)
 
@@ -84,13 +87,14 @@ class ConnectionDetailApi(APIView):
     def get(self, request, connection_id):
         return ApiResponse(connection_out(selectors.connection_get(request.user, connection_id)))
 
-    @extend_schema(summary="Change a database connection", request=ConnectionUpdateSerializer, responses={200: dict, **errors(400, 401, 403, 404)})
+    @extend_schema(summary="Change a database connection (tenant admins)", request=ConnectionUpdateSerializer, responses={200: dict, **errors(400, 401, 403, 404)})
     def put(self, request, connection_id):
         data_source = selectors.connection_get(request.user, connection_id)
+        check_may_change(data_source, request.user)
         data = _valid(ConnectionUpdateSerializer, request.data)
         updated = services.connection_update(
             request.user, data_source, alias=data["alias"], connection_uri=data.get("connection_uri"),
-            metadata=data.get("metadata"),
+            metadata=data.get("metadata"), tenant_wide=data.get("tenant_wide"),
         )
         return ApiResponse(connection_out(updated))
 
@@ -136,11 +140,12 @@ class ResponseListApi(APIView):
         responses = selectors.response_list(request.user, question=question)
         return ApiResponse([response_out(r) for r in selectors.page(responses, offset=params["offset"], limit=params["limit"])])
 
-    @extend_schema(summary="A new response to a question: generated, or from the given sql_query", parameters=[ResponseFlagsSerializer], request=ResponseInSerializer, responses={201: dict, **errors(400, 401, 404, 503, 504)})
+    @extend_schema(summary="A new response to a question: generated, or from the given sql_query", parameters=[ResponseFlagsSerializer], request=ResponseInSerializer, responses={201: dict, **errors(400, 401, 403, 404, 503, 504)})
     def post(self, request):
         flags = _valid(ResponseFlagsSerializer, request.query_params)
         data = _valid(ResponseInSerializer, request.data)
         question = selectors.question_get(request.user, data["question_id"])
+        data_source_for_use(request.user, question.db_connection)  # 403 naming it; the worker checks again
         sql_query = (data.get("sql_query") or "").strip() or None
         return _answer(question, sql_query=sql_query, flags=Flags(**flags))
 

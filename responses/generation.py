@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from assistants.llm import LLMConfig, LLMError, complete
+from config.identity import Principal
+from executor.errors import DataSourceUnavailable
 from executor.schema import schema_summary
+from executor.selectors import data_source_for_use
 from executor.services import NeedsConfirmation, SqlError, run_sql
 
 from . import prompts
@@ -241,6 +244,14 @@ def generate(question, *, response_id: str, sql_query: str | None, flags: Flags)
         f"flags: run_evaluator={flags.run_evaluator}, sql_response_only={flags.sql_response_only}, "
         f"generate_csv={flags.generate_csv}"
     )
+    try:
+        # Checked as a data source, for the question's owner, at the moment it is used (DESIGN §9).
+        data_source_for_use(Principal(question.tenant, question.owner), question.db_connection)
+    except DataSourceUnavailable as exc:
+        run.draft.error_message = str(exc)
+        run.step("refused: the data source is not available to the question's owner; nothing ran")
+        run.draft.exec_time = round(time.monotonic() - started, 6)
+        return run.draft
     try:
         if sql_query:
             run.use_given(sql_query)

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from config.fields import MAX_INT, StrictBooleanField, StrictCharField, storable_json
 from executor.models import DataSource
+from executor.services import OPERATOR_ONLY
 
 from .models import Question, Response
 
@@ -28,6 +29,23 @@ class _UnsupportedField(serializers.Field):
         return None
 
 
+@extend_schema_field(OpenApiTypes.BOOL)
+class _OperatorOnlyField(serializers.Field):
+    """`shared` (usable by every tenant): absent, null or false is fine; true is refused by name,
+    because only the operator shares a data source with every tenant."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, allow_null=True, **kwargs)
+
+    def to_internal_value(self, data):
+        if data is False:
+            return False
+        raise serializers.ValidationError(OPERATOR_ONLY["shared"])
+
+    def to_representation(self, value):
+        return bool(value)
+
+
 class ConnectionInSerializer(serializers.Serializer):
     alias = StrictCharField(max_length=200)
     connection_uri = StrictCharField(max_length=4000)
@@ -39,6 +57,10 @@ class ConnectionInSerializer(serializers.Serializer):
     file_storage = _UnsupportedField(
         "Per-connection file storage is not supported; CSV storage is configured on the server (QUERENT_CSV_S3_*)."
     )
+    # Querent extensions: every principal of the tenant may use the connection (a tenant admin
+    # decides); shared with every tenant is the operator's alone.
+    tenant_wide = StrictBooleanField(required=False, default=False)
+    shared = _OperatorOnlyField()
 
     def validate_use_ssh(self, value):
         if value:
@@ -49,6 +71,7 @@ class ConnectionInSerializer(serializers.Serializer):
 class ConnectionUpdateSerializer(ConnectionInSerializer):
     # The URI is never returned, so a client cannot resend it: leaving it out keeps the stored one.
     connection_uri = StrictCharField(max_length=4000, required=False)
+    tenant_wide = StrictBooleanField(required=False)  # left out: unchanged
 
 
 def connection_out(data_source: DataSource) -> dict:
@@ -63,6 +86,8 @@ def connection_out(data_source: DataSource) -> dict:
         "ssh_settings": None,
         "file_storage": None,
         "metadata": data_source.metadata or {},
+        "tenant_wide": data_source.tenant_wide,  # Querent extensions
+        "shared": data_source.shared,
         "created_at": data_source.created_at.isoformat(),
     }
 

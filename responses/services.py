@@ -9,13 +9,15 @@ import uuid
 
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from config.identity import Principal
 from executor.dsn import engine_from_url
 from executor.models import DataSource
-from executor.services import SqlResult, data_source_create, data_source_update, run_sql, test_connection
+from executor.services import (
+    SqlResult, check_may_change, data_source_create, data_source_update, require_tenant_admin, run_sql, test_connection,
+)
 
 from .generation import Flags, generate
 from .models import Question, Response
@@ -64,14 +66,18 @@ def _check(candidate: DataSource, *, connect: bool) -> None:
             raise ValidationError({"connection_uri": [message]})
 
 
-def connection_create(principal: Principal, *, alias: str, connection_uri: str, metadata: dict) -> DataSource:
+def connection_create(principal: Principal, *, alias: str, connection_uri: str, metadata: dict, tenant_wide: bool = False) -> DataSource:
+    """A tenant admin's new connection: private to its creator unless `tenant_wide` (a Querent
+    extension field: Dataherald clients, which do not send it, get a private one)."""
+    require_tenant_admin(principal, "Creating a database connection")  # before anything connects anywhere
     engine = engine_from_url(connection_uri) or ""
-    candidate = DataSource(name=alias, connection_url=connection_uri, engine=engine, metadata=metadata)
+    candidate = DataSource(name=alias, connection_url=connection_uri, engine=engine, metadata=metadata, tenant_wide=tenant_wide)
     candidate.assign_owner(principal)
     _check(candidate, connect=True)
     try:
         return data_source_create(
-            principal=principal, name=alias, connection_url=connection_uri, engine=engine, metadata=metadata
+            principal=principal, name=alias, connection_url=connection_uri, engine=engine, metadata=metadata,
+            tenant_wide=tenant_wide,
         )
     except ValidationError as exc:
         raise _as_dataherald(exc) from None
@@ -79,13 +85,15 @@ def connection_create(principal: Principal, *, alias: str, connection_uri: str, 
 
 def connection_update(
     principal: Principal, data_source: DataSource, *, alias: str, connection_uri: str | None = None,
-    metadata: dict | None = None,
+    metadata: dict | None = None, tenant_wide: bool | None = None,
 ) -> DataSource:
-    """Replace alias (and the URI and metadata when given: the URI is never sent back, so a client
-    cannot be expected to resend it). Shared sources are usable by all, changeable by their owner only."""
-    if not data_source.is_owned_by(principal):
-        raise PermissionDenied("only the owner of this database connection can change it")
+    """Replace alias (and the URI, metadata and tenant_wide when given: the URI is never sent back, so
+    a client cannot be expected to resend it). A tenant admin changes its own connections and its
+    tenant's tenant-wide ones; shared ones only the operator changes."""
+    check_may_change(data_source, principal)
     fields: dict = {"name": alias}
+    if tenant_wide is not None:
+        fields["tenant_wide"] = tenant_wide
     if connection_uri is not None:
         fields["connection_url"] = connection_uri
         fields["engine"] = engine_from_url(connection_uri) or ""

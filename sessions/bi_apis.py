@@ -41,9 +41,9 @@ def _conflict(detail: str, code: str = "conflict") -> Response:
     return Response({"detail": detail, "code": code}, status=status.HTTP_409_CONFLICT)
 
 
-def _answer(session, message: str, intent: str | None = None) -> Response:
+def _answer(session, message: str, acting: Principal, intent: str | None = None) -> Response:
     try:
-        return Response(pipeline.answer(session, message, intent=intent))
+        return Response(pipeline.answer(session, message, acting=acting, intent=intent))
     except services.Conflict as exc:
         return _conflict(str(exc))
     except services.RunTimedOut as exc:
@@ -94,19 +94,21 @@ class SessionDetailApi(APIView):
 class SessionMessageApi(APIView):
     @extend_schema(summary="Ask a question in the session", request=s.MessageSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
     def post(self, request, session_id):
-        session = selectors.get_bi_session(tenant_principal(request), session_id)
+        principal = tenant_principal(request)
+        session = selectors.get_bi_session(principal, session_id)
         data = _validated(s.MessageSerializer, request.data)
-        return _answer(session, data["message"])
+        return _answer(session, data["message"], principal)
 
 
 class SessionRefineApi(APIView):
     @extend_schema(summary="Change the session's last query", request=s.RefineSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
     def post(self, request, session_id):
-        session = selectors.get_bi_session(tenant_principal(request), session_id)
+        principal = tenant_principal(request)
+        session = selectors.get_bi_session(principal, session_id)
         data = _validated(s.RefineSerializer, request.data)
         if not session.has_result:
             return _conflict("this session has no query to refine yet; ask a question first", "no_result")
-        return _answer(session, data["refinement"], intent="refine")
+        return _answer(session, data["refinement"], principal, intent="refine")
 
 
 class SessionVisualizationApi(APIView):
@@ -131,8 +133,9 @@ class SessionVisualizationApi(APIView):
 class SessionSuggestionsApi(APIView):
     @extend_schema(summary="Follow-up questions from the schema and the last result", responses={200: dict, **errors(401, 403, 404)})
     def get(self, request, session_id):
-        session = selectors.get_bi_session(tenant_principal(request), session_id)
-        data_source = session.agent.data_source
+        principal = tenant_principal(request)
+        session = selectors.get_bi_session(principal, session_id)
+        data_source = services.usable_data_source(session, principal)  # its schema is a use too
         schema, engine = None, None
         if data_source is not None:
             from executor.schema import get_schema

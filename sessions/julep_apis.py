@@ -219,13 +219,15 @@ class SessionDetailApi(APIView):
 
 
 class SessionChatApi(APIView):
-    @extend_schema(summary="Send messages and get the agent's reply", request=s.ChatInSerializer, responses={200: dict, **errors(400, 401, 404, 409, 504)})
+    @extend_schema(summary="Send messages and get the agent's reply", request=s.ChatInSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
     def post(self, request, session_id):
         session = selectors.get_julep_session(request.user, session_id)
         serializer = s.ChatInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            return julep_chat.chat(session, serializer.validated_data["messages"], serializer.validated_data, serializer.sampling())
+            return julep_chat.chat(
+                session, serializer.validated_data["messages"], serializer.validated_data, serializer.sampling(), acting=request.user
+            )
         except services.Conflict as exc:
             return _conflict(exc)
         except services.RunTimedOut as exc:
@@ -251,9 +253,9 @@ class SessionHistoryApi(APIView):
 
 
 class SessionSuggestionsApi(APIView):
-    @extend_schema(summary="Follow-up questions the user could ask next", parameters=[s.PageQuerySerializer], responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Follow-up questions the user could ask next", parameters=[s.PageQuerySerializer], responses={200: dict, **errors(400, 401, 403, 404)})
     def get(self, request, session_id):
         session = selectors.get_julep_session(request.user, session_id)
         query = _validated(s.PageQuerySerializer, request.query_params)
-        items = julep_chat.suggestions(session)
+        items = julep_chat.suggestions(session, acting=request.user)
         return Response({"items": items[query["offset"]: query["offset"] + query["limit"]]})

@@ -56,7 +56,7 @@ def instructions(session: Session) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def chat(session: Session, messages: list[dict], options: dict, sampling: dict) -> Response:
+def chat(session: Session, messages: list[dict], options: dict, sampling: dict, *, acting) -> Response:
     config = {
         "instructions": instructions(session),
         "dialect": "julep",
@@ -66,7 +66,7 @@ def chat(session: Session, messages: list[dict], options: dict, sampling: dict) 
         "remember": options.get("remember"),
     }
     input_messages = [(ROLES[m["role"]], m["content"]) for m in messages]
-    run = services.run_turn(session, None, config=config, input_messages=input_messages)
+    run = services.run_turn(session, None, config=config, input_messages=input_messages, acting=acting)
     if run.status == Run.Status.CANCELLED:
         return Response({"detail": "The run was cancelled before it answered.", "code": "cancelled"}, status=status.HTTP_409_CONFLICT)
     if run.status != Run.Status.COMPLETED:
@@ -97,14 +97,15 @@ def _last_result(message: Message, engine: str | None):
     )
 
 
-def suggestions(session: Session) -> list[dict]:
-    """Follow-ups after the agent's last answer, grounded in its data source's schema."""
+def suggestions(session: Session, *, acting) -> list[dict]:
+    """Follow-ups after the agent's last answer, grounded in its data source's schema (if `acting`
+    may use it: DataSourceUnavailable otherwise)."""
     last = (
         Message.objects.filter(thread_id=session.thread_id, role=Message.Role.AI).exclude(content="").order_by("-seq").first()
     )
     if last is None:
         return []
-    data_source = session.agent.data_source
+    data_source = services.usable_data_source(session, acting)
     schema = None
     if data_source is not None:
         from executor.schema import get_schema

@@ -24,10 +24,20 @@ class RunTimedOut(Exception):
 # --- runs ------------------------------------------------------------------------------------
 
 
-def run_turn(session: Session, message: str | None, *, config: dict, input_messages=None, timeout: float = RUN_TIMEOUT_S) -> Run:
-    """One turn on the session's thread, through the engine's queue and worker, waited for."""
+def usable_data_source(session: Session, acting: Principal):
+    """The session's agent's data source, if `acting` (who asks now, not who made the session) may
+    use it; DataSourceUnavailable (a 403 naming it) otherwise. The run's worker checks again."""
+    from executor.selectors import data_source_for_use
+
+    return data_source_for_use(acting, session.agent.data_source if session.agent_id else None)
+
+
+def run_turn(session: Session, message: str | None, *, config: dict, acting: Principal, input_messages=None,
+             timeout: float = RUN_TIMEOUT_S) -> Run:
+    """One turn on the session's thread, asked by `acting`, through the engine's queue and worker, waited for."""
+    usable_data_source(session, acting)
     try:
-        run = engine.do_start_run(session.thread, message, config=config, input_messages=input_messages)
+        run = engine.do_start_run(session.thread, message, config=config, input_messages=input_messages, acting=acting)
     except Conflict:
         raise Conflict(BUSY) from None
     run = engine.wait_for_run(run.id, timeout=timeout)

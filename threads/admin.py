@@ -368,7 +368,7 @@ class AssistantAdmin(admin.ModelAdmin):
                 principal, assistant=assistant, name=f"Test of {assistant.name}"[:300],
                 metadata={"admin_test": True, "started_by": request.user.get_username()},
             )
-            services.do_start_run(thread, question)
+            services.do_start_run(thread, question, operator=True)  # staff: any tenant's data source
             started.append((assistant.name, thread.pk))
         links = format_html_join(
             ", ", '{} (<a href="/#/t/{}">watch on the chat page</a> · <a href="{}">event log</a>)',

@@ -20,10 +20,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from assistants import llm
+from config.identity import Principal
 from config.logging import log_context
 from config.prepared import PreparedRead, PreparedUpdate, together
 from config.worker import run_periodically
 from executor import services as sql_services
+from executor.errors import DataSourceUnavailable
+from executor.selectors import data_source_for_use
 
 from . import prompt
 from .prompt import run_thread_messages
@@ -333,12 +336,24 @@ def _tool_error(message: str) -> dict:
     return {"output": "", "error": message, "sql_statements": [], "modified_artifacts": []}
 
 
+def acting_principal(run: Run, thread: Thread) -> Principal | None:
+    """Who the run acts for: the thread's owner, or the tenant-mate who asked (run.started_by);
+    None for a staff member's test run from the admin (the operator may use any data source)."""
+    if run.started_by_operator:
+        return None
+    return Principal(thread.tenant, run.started_by or thread.owner)
+
+
 class AgentLoop:
     def __init__(self, run: Run):
         self.run = run
         self.thread = run.thread  # claim() loaded it with its assistant and data source
         self.assistant = self.thread.assistant
-        self.data_source = self.assistant.data_source if self.assistant else None
+        # Checked as a data source, for whoever asked (DESIGN §9): a session, assistant or thread
+        # they may use does not make its data source theirs. DataSourceUnavailable fails the run.
+        data_source = self.assistant.data_source if self.assistant else None
+        acting = acting_principal(run, self.thread)
+        self.data_source = data_source if acting is None else data_source_for_use(acting, data_source)
         self.usage = dict(run.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cost_usd": 0.0})
         self.timings = dict(run.timings or {})
         model = (run.config or {}).get("model") or (self.assistant.model if self.assistant else "") or None
@@ -505,7 +520,7 @@ def _execute_run(run_id, worker: str) -> str | None:
         return None
     with heartbeats.beating(run.id), log_context(thread_id=run.thread_id, tenant=None):
         log.info("run started (attempt %d)", run.attempts)
-        loop = None
+        loop, error_code = None, ""
         try:
             loop = AgentLoop(run)
             loop.run_loop()
@@ -518,11 +533,13 @@ def _execute_run(run_id, worker: str) -> str | None:
             return Run.Status.QUEUED
         except llm.LLMError as exc:
             status, error = Run.Status.FAILED, f"The language model failed: {exc.message}"
+        except DataSourceUnavailable as exc:
+            status, error, error_code = Run.Status.FAILED, str(exc), exc.code
         except Exception as exc:  # noqa: BLE001 - any failure must reach the client as an event
             log.exception("run failed", extra={"run_id": str(run.id), "thread_id": str(run.thread_id)})
             status, error = Run.Status.FAILED, f"Internal error while running ({type(exc).__name__})."
         answer = loop.answer if loop is not None and status == Run.Status.COMPLETED else None
         used = {"usage": loop.usage, "timings": loop.timings, "steps": loop.run.steps} if loop is not None else {}
-        do_finish_run(run, status, error=error, answer=answer, **used)
+        do_finish_run(run, status, error=error, error_code=error_code, answer=answer, **used)
         log.info("run %s", status)
     return status

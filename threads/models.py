@@ -73,6 +73,11 @@ class Run(models.Model):
     usage = models.JSONField(default=dict, blank=True)
     timings = models.JSONField(default=dict, blank=True)
     config = models.JSONField(default=dict, blank=True, help_text="per-run overrides (model, max_steps, ...)")
+    # Who asked for the run, when not the thread's owner: a tenant-mate posting to a tenant-wide BI
+    # session. The run uses data sources as this principal (in the thread's tenant) may.
+    started_by = models.CharField(max_length=200, blank=True, help_text="user id of who asked, when not the thread's owner")
+    # A staff member's test run from the admin: the operator may use any data source.
+    started_by_operator = models.BooleanField(default=False)
     steps = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True)

@@ -105,16 +105,20 @@ def _start_event(thread_id, run_id, human: Message | None) -> RunEvent:
                     message_id=human.id if human else None)
 
 
-def do_start_run(thread: Thread, message: str | None, *, config: dict | None = None, input_messages=None, new_thread: bool = False) -> Run:
+def do_start_run(thread: Thread, message: str | None, *, config: dict | None = None, input_messages=None, new_thread: bool = False,
+                 acting: Principal | None = None, operator: bool = False) -> Run:
     """Record the user's message(s) and a queued run, emit `start`, then hand the run to a worker.
 
     `input_messages` ([(role, content)]) adds several messages at once (OpenGPTs input).
     `new_thread`: the thread was created in the caller's transaction, so nobody else can see it
     yet: no lock, no run in progress, no messages, its name already set (four round trips fewer).
+    `acting`: who asks, when that may be someone other than the thread's owner (a tenant-mate in a
+    BI session); the run uses data sources as they may. `operator`: a staff member's test run.
     """
     turns = (input_messages or []) + ([(Message.Role.HUMAN, message)] if message is not None else [])
+    who = started_by(thread, acting, operator)
     if not new_thread and statements.available():
-        _, run = start_on_thread(Principal(thread.tenant, thread.owner), thread.pk, turns, config, name=message)
+        _, run = start_on_thread(Principal(thread.tenant, thread.owner), thread.pk, turns, config, name=message, who=who)
         return run
     with transaction.atomic(savepoint=not new_thread):
         if new_thread:
@@ -128,8 +132,8 @@ def do_start_run(thread: Thread, message: str | None, *, config: dict | None = N
             if not locked.name and message:
                 Thread.objects.filter(pk=locked.pk, name="").update(name=message[:80])  # a first question names the thread
             if transaction.get_connection().vendor == "postgresql":
-                return _start_on_locked_thread(locked, turns, config)
-        run = Run.objects.create(thread=locked, config=config or {})
+                return _start_on_locked_thread(locked, turns, config, who)
+        run = Run.objects.create(thread=locked, config=config or {}, **who)
         human = None
         for role, content in turns:
             added = add_message(locked, role=role, content=content, run=run, seq=next_seq)
@@ -148,8 +152,18 @@ _locked_visible_thread = PreparedRead(
 )
 
 
+def started_by(thread: Thread, acting: Principal | None, operator: bool = False) -> dict:
+    """The run's `started_by` fields: empty when the thread's owner asks (the usual case)."""
+    who = {}
+    if acting is not None and acting.user_id != thread.owner:
+        who["started_by"] = acting.user_id[:200]
+    if operator:
+        who["started_by_operator"] = True
+    return who
+
+
 def start_on_thread(principal: Principal, thread_id, turns: list, config: dict | None, *, name: str | None = None,
-                    assistant_id=None) -> tuple[Thread, Run] | None:
+                    assistant_id=None, who: dict | None = None) -> tuple[Thread, Run] | None:
     """do_start_run() on the principal's existing thread in one round trip (PostgreSQL, outside a
     transaction): the thread's lock, then one statement that writes the run, its messages and
     `start` event only if the thread is still the principal's and has no run in progress, as one
@@ -163,7 +177,7 @@ def start_on_thread(principal: Principal, thread_id, turns: list, config: dict |
     has no name yet.
     """
     pk = Thread._meta.pk.to_python(thread_id)
-    one, run = _start_statement(pk, turns, config)
+    one, run = _start_statement(pk, turns, config, who)
     one.only_if(_startable(principal, pk, assistant_id))
     if name:
         one.name_thread_if_unnamed(name[:80])
@@ -203,21 +217,21 @@ def _startable(principal: Principal, pk, assistant_id) -> statements.Sql:
     return statements.Sql(f"EXISTS ({mine}) AND NOT EXISTS ({busy})", [*mine_params, *busy_params])
 
 
-def _start_on_locked_thread(locked: Thread, turns: list, config: dict | None) -> Run:
+def _start_on_locked_thread(locked: Thread, turns: list, config: dict | None, who: dict | None = None) -> Run:
     """The rest of do_start_run() on an existing thread, locked in the caller's transaction, as
     one statement (PostgreSQL): the run, its messages at the thread's next seqs, the `start`
     event; the wake-up and the dispatch follow the commit."""
-    one, run = _start_statement(locked.pk, turns, config)
+    one, run = _start_statement(locked.pk, turns, config, who)
     run.thread = locked
     transaction.on_commit(lambda: enqueue_run(run.id))  # before the wake-up: the worker's hop is the run's path
     one.execute()
     return run
 
 
-def _start_statement(thread_id, turns: list, config: dict | None) -> tuple[statements.OneStatement, Run]:
+def _start_statement(thread_id, turns: list, config: dict | None, who: dict | None = None) -> tuple[statements.OneStatement, Run]:
     """A run on an existing thread as one statement, not yet sent: the run, its messages at the
-    thread's next seqs and its `start` event (`run.start_event`)."""
-    run = Run(thread_id=thread_id, config=config or {})
+    thread's next seqs and its `start` event (`run.start_event`). `who`: started_by()."""
+    run = Run(thread_id=thread_id, config=config or {}, **(who or {}))
     one = statements.OneStatement().insert(run)
     human = None
     for offset, (role, content) in enumerate(turns):
@@ -314,27 +328,29 @@ def do_cancel_runs(thread: Thread) -> list[Run]:
     return cancelled
 
 
-def finish_run(run: Run, status: str, *, error: str = "", **fields) -> None:
+def finish_run(run: Run, status: str, *, error: str = "", error_code: str = "", **fields) -> None:
     """Close a run and write its terminal event in one transaction (call inside atomic).
 
     `fields` are more of the run's columns to write in the same statement (usage, timings, steps).
+    `error_code` names a failure a client may act on (data_source_unavailable) in the error event.
     """
     now = timezone.now()
     Run.objects.filter(pk=run.pk).update(status=status, error=error, finished_at=now, heartbeat_at=now, **fields)
     run.status, run.error, run.finished_at = status, error, now
-    for type_, data in _terminal_events(run, status, error):
+    for type_, data in _terminal_events(run, status, error, error_code):
         append_event(run.thread_id, run.id, type_, data)
 
 
-def _terminal_events(run: Run, status: str, error: str) -> list[tuple[str, dict]]:
+def _terminal_events(run: Run, status: str, error: str, error_code: str = "") -> list[tuple[str, dict]]:
     if status == Run.Status.FAILED:
-        return [("error", {"message": error or "The run failed."})]
+        return [("error", {"message": error or "The run failed.", **({"code": error_code} if error_code else {})})]
     if status == Run.Status.CANCELLED:
         return [("run_cancelled", {"run_id": str(run.id)}), ("finish", {})]
     return [("finish", {})]
 
 
-def do_finish_run(run: Run, status: str, *, error: str = "", answer: tuple[Message, RunEvent] | None = None, **fields) -> None:
+def do_finish_run(run: Run, status: str, *, error: str = "", error_code: str = "", answer: tuple[Message, RunEvent] | None = None,
+                  **fields) -> None:
     """Close a run, with the answer that ends it (an unsaved message and its event), committed.
 
     On PostgreSQL one statement (message at the thread's next seq, the run's columns, the answer's
@@ -344,7 +360,7 @@ def do_finish_run(run: Run, status: str, *, error: str = "", answer: tuple[Messa
         with transaction.atomic(), written_together():
             if answer is not None:
                 save_reply(*answer)
-            finish_run(run, status, error=error, **fields)
+            finish_run(run, status, error=error, error_code=error_code, **fields)
         return
     now = timezone.now()
     one = statements.OneStatement()
@@ -354,7 +370,7 @@ def do_finish_run(run: Run, status: str, *, error: str = "", answer: tuple[Messa
         one.insert(message, seq=statements.next_seq(Message, "thread", message.thread_id))
         events.append(event)
     one.update(Run, run.pk, status=status, error=error, finished_at=now, heartbeat_at=now, **fields)
-    events += [RunEvent(thread_id=run.thread_id, run_id=run.id, type=type_, data=data) for type_, data in _terminal_events(run, status, error)]
+    events += [RunEvent(thread_id=run.thread_id, run_id=run.id, type=type_, data=data) for type_, data in _terminal_events(run, status, error, error_code)]
     one.events_of(run.thread_id, events).execute()
     run.status, run.error, run.finished_at = status, error, now
 
@@ -426,7 +442,8 @@ def wait_for_run(run_id, *, timeout: float) -> Run:
         interval = min(interval * 1.5, 0.25)
 
 
-def run_and_wait(thread: Thread, message: str | None, *, config: dict | None = None, timeout: float = 300.0) -> Run:
+def run_and_wait(thread: Thread, message: str | None, *, config: dict | None = None, timeout: float = 300.0,
+                 acting: Principal | None = None) -> Run:
     """Start a run on the engine and wait for its end: the synchronous dialects' one call."""
-    run = do_start_run(thread, message, config=config)
+    run = do_start_run(thread, message, config=config, acting=acting)
     return wait_for_run(run.id, timeout=timeout)

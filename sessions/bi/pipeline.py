@@ -7,6 +7,7 @@ or a refinement), explain or chat, then visualization and insights when the run 
 import logging
 import time
 
+from config.identity import Principal
 from threads.models import Run
 
 from .. import services
@@ -53,15 +54,17 @@ def run_config(session: Session, intent: str) -> dict:
     return config
 
 
-def answer(session: Session, message: str, *, intent: str | None = None) -> dict:
-    """The BI response for `message`. `intent` skips the router (the refine endpoint).
-    Raises services.Conflict (a run is active) and services.RunTimedOut."""
+def answer(session: Session, message: str, *, acting: Principal, intent: str | None = None) -> dict:
+    """The BI response for `message`, asked by `acting` (any principal of the session's tenant).
+    `intent` skips the router (the refine endpoint). Raises services.Conflict (a run is active),
+    services.RunTimedOut and DataSourceUnavailable (before anything reads the data source)."""
+    services.usable_data_source(session, acting)
     started = time.monotonic()
     visited = []
     if intent is None:
         intent = router.route(message, has_result=session.has_result).intent
         visited.append("router")
-    run = services.run_turn(session, message, config=run_config(session, intent))
+    run = services.run_turn(session, message, config=run_config(session, intent), acting=acting)
     visited.append(ANSWER_STEP[intent])
     body = {
         "success": run.status == Run.Status.COMPLETED,

@@ -12,16 +12,27 @@ from executor.models import DataSource
 from executor.selectors import data_source_get, data_source_get_owned, data_source_list
 from executor.services import data_source_create, data_source_delete, data_source_update
 
-ALICE = Principal(tenant="acme", user_id="alice")
-BOB = Principal(tenant="acme", user_id="bob")
-EVE = Principal(tenant="evil", user_id="eve")
+# Tenant admins: creating and changing data sources needs the role (tests/executor/test_roles.py).
+ALICE = Principal(tenant="acme", user_id="alice", is_tenant_admin=True)
+BOB = Principal(tenant="acme", user_id="bob", is_tenant_admin=True)
+EVE = Principal(tenant="evil", user_id="eve", is_tenant_admin=True)
 SECRET_URL = "postgresql://analyst:s3cr3t-Pa55@db.example.com:5432/sales"
 
 
 def make(principal=ALICE, **fields):
     fields.setdefault("name", "Sales")
     fields.setdefault("connection_url", SECRET_URL)
+    if fields.pop("shared", False):  # only the operator shares with every tenant: not through the service
+        return make_shared(principal, **fields)
     return data_source_create(principal=principal, **fields)
+
+
+def make_shared(principal, **fields):
+    data_source = DataSource(shared=True, **fields)
+    data_source.engine = engine_from_url(data_source.connection_url)
+    data_source.assign_owner(principal)
+    data_source.save()
+    return data_source
 
 
 @pytest.mark.django_db
@@ -124,16 +135,19 @@ def test_usable_by_is_own_or_shared():
 
 @pytest.mark.django_db
 def test_only_the_owner_changes_or_deletes():
+    bobs = make(BOB, name="bob's")
+    with pytest.raises(PermissionDenied):
+        data_source_update(bobs, principal=ALICE, name="taken over")
+    with pytest.raises(PermissionDenied):
+        data_source_delete(bobs, principal=ALICE)
+    data_source_update(bobs, principal=BOB, name="renamed", connection_url="sqlite:////tmp/querent-x.db")
+    bobs.refresh_from_db()
+    assert bobs.name == "renamed" and bobs.engine == "sqlite"
+    data_source_delete(bobs, principal=BOB)
+    assert not DataSource.objects.filter(pk=bobs.pk).exists()
     shared = make(BOB, name="demo", shared=True)
-    with pytest.raises(PermissionDenied):
-        data_source_update(shared, principal=ALICE, name="taken over")
-    with pytest.raises(PermissionDenied):
-        data_source_delete(shared, principal=ALICE)
-    data_source_update(shared, principal=BOB, name="renamed", connection_url="sqlite:////tmp/querent-x.db")
-    shared.refresh_from_db()
-    assert shared.name == "renamed" and shared.engine == "sqlite"
-    data_source_delete(shared, principal=BOB)
-    assert not DataSource.objects.filter(pk=shared.pk).exists()
+    with pytest.raises(PermissionDenied, match="operator only"):  # every tenant uses it: not even its owner
+        data_source_update(shared, principal=BOB, name="renamed")
 
 
 @pytest.mark.django_db

@@ -1,1 +1,1 @@
-from tests.threads.conftest import shared_demo  # noqa: F401 - the same private demo copy per test
+from tests.threads.conftest import tenant_demo  # noqa: F401 - the same private demo copy per test

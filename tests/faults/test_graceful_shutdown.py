@@ -32,7 +32,7 @@ def thread_detail(stack, user, thread_id) -> dict:
     return httpx.get(f"{stack.base_url}/threads/{thread_id}", headers=headers(user), timeout=10).json()
 
 
-def test_worker_sigterm_hands_over_a_run_waiting_for_approval(rolling, llm, shared_demo):
+def test_worker_sigterm_hands_over_a_run_waiting_for_approval(rolling, llm, tenant_demo):
     user, question = api_user(), f"refund during a deploy {uuid.uuid4().hex[:6]}"
     llm.script([tool_call(REFUND_CODE, call_id="call_deploy"), text("The refund was interrupted by a restart; nothing changed.")], match=question)
     with httpx.stream("POST", f"{rolling.base_url}/threads", json={"message": question}, headers=headers(user), timeout=90) as response:
@@ -64,7 +64,7 @@ def test_worker_sigterm_hands_over_a_run_waiting_for_approval(rolling, llm, shar
     assert late.status_code == 409
 
 
-def test_worker_sigterm_lets_a_streaming_answer_finish(rolling, llm, shared_demo):
+def test_worker_sigterm_lets_a_streaming_answer_finish(rolling, llm, tenant_demo):
     user, question = api_user(), f"slow answer during a deploy {uuid.uuid4().hex[:6]}"
     answer = "This answer streams slowly, one piece at a time, while the worker is asked to stop."
     llm.script([text(answer, chunks=12, token_delay=0.25)], match=question)
@@ -83,7 +83,7 @@ def test_worker_sigterm_lets_a_streaming_answer_finish(rolling, llm, shared_demo
     assert detail["runs"][0]["status"] == "completed" and detail["runs"][0]["attempts"] == 1
 
 
-def test_web_sigterm_ends_streams_and_clients_resume_on_the_next_process(rolling, llm, shared_demo):
+def test_web_sigterm_ends_streams_and_clients_resume_on_the_next_process(rolling, llm, tenant_demo):
     user, question = api_user(), f"refund across a web restart {uuid.uuid4().hex[:6]}"
     llm.script([tool_call(REFUND_CODE, call_id="call_web"), text("Credit issued.")], match=question)
     seen = []

@@ -19,7 +19,7 @@ def ask(stack, user, question, *, all_events=True, stop="finish"):
         return read_until(iter_sse(response), stop)
 
 
-def test_rate_limited_then_served(stack, llm, shared_demo):
+def test_rate_limited_then_served(stack, llm, tenant_demo):
     user, question = api_user(), f"retry me {uuid.uuid4().hex[:6]}"
     llm.script([error(429, "Rate limit reached", headers={"Retry-After": "0.2"}), text("Served after a retry.")], match=question)
     events = ask(stack, user, question)
@@ -30,7 +30,7 @@ def test_rate_limited_then_served(stack, llm, shared_demo):
     assert ids == list(range(ids[0], ids[0] + len(ids)))  # ?events=all: every event, in order, once
 
 
-def test_server_errors_exhaust_retries_into_an_error_event(stack, llm, shared_demo):
+def test_server_errors_exhaust_retries_into_an_error_event(stack, llm, tenant_demo):
     user, question = api_user(), f"always 500 {uuid.uuid4().hex[:6]}"
     llm.script([error(500, "upstream exploded"), error(502, "bad gateway"), error(503, "unavailable")], match=question)
     events = ask(stack, user, question, all_events=False, stop="error")
@@ -38,7 +38,7 @@ def test_server_errors_exhaust_retries_into_an_error_event(stack, llm, shared_de
     assert "language model failed" in events[-1].data["message"]
 
 
-def test_hanging_model_times_out_into_an_error_event(stack_factory, scripted_llm, llm, shared_demo):
+def test_hanging_model_times_out_into_an_error_event(stack_factory, scripted_llm, llm, tenant_demo):
     quick = stack_factory({"QUERENT_LLM_TIMEOUT": "1", "QUERENT_LLM_MAX_RETRIES": "0"}, llm_base_url=scripted_llm.base_url)
     user, question = api_user(), f"hang forever {uuid.uuid4().hex[:6]}"
     llm.script([hang(30)], match=question)
@@ -47,7 +47,7 @@ def test_hanging_model_times_out_into_an_error_event(stack_factory, scripted_llm
     assert "did not respond within 1 s" in events[-1].data["message"]
 
 
-def test_malformed_tool_call_json_is_a_tool_error_the_model_sees(stack, llm, shared_demo):
+def test_malformed_tool_call_json_is_a_tool_error_the_model_sees(stack, llm, tenant_demo):
     user, question = api_user(), f"broken json {uuid.uuid4().hex[:6]}"
     llm.script([malformed_tool_call(call_id="call_bad"), text("Sorry, my tool call was malformed.")], match=question)
     events = ask(stack, user, question, all_events=False)
@@ -57,10 +57,10 @@ def test_malformed_tool_call_json_is_a_tool_error_the_model_sees(stack, llm, sha
     assert "not valid" in llm.requests[-1]["messages"][-1]["content"]
 
 
-def test_data_source_down_is_a_tool_error_not_a_crash(stack, llm, shared_demo):
+def test_data_source_down_is_a_tool_error_not_a_crash(stack, llm, tenant_demo):
     user, question = api_user(), f"db down {uuid.uuid4().hex[:6]}"
-    shared_demo.connection_url = "postgresql://postgres@127.0.0.1:1/nowhere"  # nothing listens on port 1
-    shared_demo.save()
+    tenant_demo.connection_url = "postgresql://postgres@127.0.0.1:1/nowhere"  # nothing listens on port 1
+    tenant_demo.save()
     llm.script([tool_call("executor.print(executor.run_sql('SELECT 1 AS one'))"), text("The database is unreachable right now.")], match=question)
     events = ask(stack, user, question, all_events=False)
     assert [e.event for e in events][-3:] == ["tool_response_message", "assistant_response_message", "finish"]
@@ -69,7 +69,7 @@ def test_data_source_down_is_a_tool_error_not_a_crash(stack, llm, shared_demo):
     assert "password" not in error_text.lower()
 
 
-def test_sandbox_crash_is_a_tool_error_and_the_next_run_works(stack, llm, shared_demo):
+def test_sandbox_crash_is_a_tool_error_and_the_next_run_works(stack, llm, tenant_demo):
     user = api_user()
     crash, after = f"crash {uuid.uuid4().hex[:6]}", f"after {uuid.uuid4().hex[:6]}"
     llm.script([tool_call("import os\nos.kill(os.getpid(), 9)"), text("That code crashed.")], match=crash)

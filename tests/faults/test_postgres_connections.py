@@ -43,7 +43,7 @@ def ask(stack, user, question) -> list:
         return read_until(iter_sse(response), "finish")
 
 
-def test_web_and_worker_reconnect_after_postgres_drops_their_connections(stack, llm, shared_demo):
+def test_web_and_worker_reconnect_after_postgres_drops_their_connections(stack, llm, tenant_demo):
     user = api_user()
     warm = f"warm the pools {uuid.uuid4().hex[:6]}"
     llm.script([tool_call("executor.print(len(await executor.run_sql('SELECT 1 AS one')))"), text("Warm.")], match=warm)

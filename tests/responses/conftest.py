@@ -12,8 +12,8 @@ from executor.dsn import engine_from_url
 from executor.models import DataSource
 
 
-def principal(user_id: str | None = None, tenant: str = "acme") -> Principal:
-    return Principal(tenant=tenant, user_id=user_id or f"user-{uuid.uuid4().hex[:8]}", source="api_key")
+def principal(user_id: str | None = None, tenant: str = "acme", *, admin: bool = False) -> Principal:
+    return Principal(tenant=tenant, user_id=user_id or f"user-{uuid.uuid4().hex[:8]}", source="api_key", is_tenant_admin=admin)
 
 
 def client_for(who: Principal) -> APIClient:
@@ -24,7 +24,8 @@ def client_for(who: Principal) -> APIClient:
 
 @pytest.fixture
 def alice():
-    return principal("alice")
+    """A tenant admin of acme: she creates database connections."""
+    return principal("alice", admin=True)
 
 
 @pytest.fixture

@@ -38,7 +38,8 @@ def last_user_message(request: dict) -> str:
 
 @pytest.fixture
 def alice(transactional_db):
-    return api_user(user_id=f"alice-{uuid.uuid4().hex[:6]}")
+    """A tenant admin: she creates database connections."""
+    return api_user(user_id=f"alice-{uuid.uuid4().hex[:6]}", admin=True)
 
 
 @pytest.fixture

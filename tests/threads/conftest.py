@@ -1,7 +1,7 @@
 import pytest
 
 from config.identity import Principal
-from executor.models import DataSource
+from tests.support.sources import tenant_source
 from threads.models import Thread
 
 
@@ -15,12 +15,8 @@ def thread():
 
 
 @pytest.fixture
-def shared_demo(transactional_db, fresh_demo_pg_url):
-    """A private copy of the Chinook demo as a shared data source, committed so the live processes
-    see it (a copy: these tests approve writes, and the session's demo stays as it is)."""
-    data_source = DataSource(
-        name="Chinook demo", engine="postgresql", connection_url=fresh_demo_pg_url, actions=["issue_credit"], shared=True
-    )
-    data_source.tenant, data_source.owner = "system", "system"
-    data_source.save()
-    return data_source
+def tenant_demo(transactional_db, fresh_demo_pg_url):
+    """A private copy of the Chinook demo as tenant acme's tenant-wide data source (every api_user()
+    may use it), committed so the live processes see it. A copy: these tests approve writes, and
+    a write needs a source that is not shared with every tenant (those are read-only)."""
+    return tenant_source(fresh_demo_pg_url, tenant="acme")

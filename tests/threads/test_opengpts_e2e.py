@@ -46,7 +46,7 @@ def sse_lines(response):
             data.append(line[len("data: "):])
 
 
-def test_seed_002_step_by_step(dev_stack, llm, shared_demo):
+def test_seed_002_step_by_step(dev_stack, llm, tenant_demo):
     base = dev_stack.base_url
     user = f"foo-{uuid.uuid4().hex[:6]}"
     cookies = {"opengpts_user_id": user}
@@ -143,14 +143,14 @@ def test_seed_002_step_by_step(dev_stack, llm, shared_demo):
     assert requests.get(f"{base}/ok").json() == {"ok": True}
 
 
-def test_stream_with_tool_use_on_demo_data(stack, llm, shared_demo):
+def test_stream_with_tool_use_on_demo_data(stack, llm, tenant_demo):
     user = api_user()
     h = headers(user)
     base = stack.base_url
     assistant = requests.post(f"{base}/assistants", headers=h, json={
-        "name": "analyst", "config": {"configurable": {"type==agent/system_message": "Be brief.", "data_source_id": str(shared_demo.id)}},
+        "name": "analyst", "config": {"configurable": {"type==agent/system_message": "Be brief.", "data_source_id": str(tenant_demo.id)}},
     }).json()
-    assert assistant["data_source_id"] == str(shared_demo.id)
+    assert assistant["data_source_id"] == str(tenant_demo.id)
     thread = requests.post(f"{base}/threads/", headers=h, json={"name": "t", "assistant_id": assistant["assistant_id"]}).json()
     question = f"how many tracks {uuid.uuid4().hex[:6]}"
     llm.script([tool_call("executor.print(executor.run_sql('SELECT COUNT(*) AS n FROM track')[0]['n'])", call_id="call_tracks"),
@@ -172,7 +172,7 @@ def test_stream_with_tool_use_on_demo_data(stack, llm, shared_demo):
     assert state[1]["id"] == final[0]["id"] and state[3]["usage_metadata"]["total_tokens"] > 0
 
 
-def test_stream_error_event(stack, llm, shared_demo):
+def test_stream_error_event(stack, llm, tenant_demo):
     from tests.fakes.llm_server import error
 
     h = headers(api_user())
@@ -188,7 +188,7 @@ def test_stream_error_event(stack, llm, shared_demo):
     assert body["status_code"] == 500 and "not found" in body["message"]
 
 
-def test_jwt_auth(stack, llm, shared_demo):
+def test_jwt_auth(stack, llm, tenant_demo):
     base = stack.base_url
     token = jwt.encode({"sub": "jwt-user", "exp": int(time.time()) + 60}, "e2e-jwt-secret-long-enough-for-hs256-keys", algorithm="HS256")
     h = {"Authorization": f"Bearer {token}"}
@@ -231,7 +231,7 @@ def test_oidc_auth(stack_factory, scripted_llm, llm):
         provider.stop()
 
 
-def test_isolation_matrix(stack, llm, shared_demo):
+def test_isolation_matrix(stack, llm, tenant_demo):
     """User B can neither read, change, delete nor take over user A's assistants and threads."""
     base = stack.base_url
     user_a, user_b = api_user(user_id=f"a-{uuid.uuid4().hex[:6]}"), api_user(user_id=f"b-{uuid.uuid4().hex[:6]}")

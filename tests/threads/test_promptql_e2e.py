@@ -52,7 +52,7 @@ def post_stream(stack, user, path, body):
     return httpx.stream("POST", f"{stack.base_url}{path}", json=body, headers=headers(user), timeout=60)
 
 
-def test_top_customers_replays_seed_example_one(stack, llm, shared_demo, fresh_demo_pg_url):
+def test_top_customers_replays_seed_example_one(stack, llm, tenant_demo, fresh_demo_pg_url):
     user = api_user()
     question = f"Who are my top customers {uuid.uuid4().hex[:6]}"
     llm.script([
@@ -114,7 +114,7 @@ def _refund_until_confirmation(stack, llm, user, answer_text):
     return response_cm, events_iter, before
 
 
-def test_refund_waits_for_confirmation_and_continues_on_same_stream(stack, llm, shared_demo, fresh_demo_pg_url):
+def test_refund_waits_for_confirmation_and_continues_on_same_stream(stack, llm, tenant_demo, fresh_demo_pg_url):
     user = api_user()
     credits_before = demo_query(fresh_demo_pg_url, "SELECT count(*) FROM credit")[0][0]
     response_cm, events_iter, before = _refund_until_confirmation(
@@ -156,7 +156,7 @@ def test_refund_waits_for_confirmation_and_continues_on_same_stream(stack, llm, 
     assert [c["status"] for c in detail["confirmations"]] == ["APPROVED"]
 
 
-def test_denied_refund_never_writes_and_model_explains(stack, llm, shared_demo, fresh_demo_pg_url):
+def test_denied_refund_never_writes_and_model_explains(stack, llm, tenant_demo, fresh_demo_pg_url):
     user = api_user()
     credits_before = demo_query(fresh_demo_pg_url, "SELECT count(*) FROM credit")[0][0]
     response_cm, events_iter, before = _refund_until_confirmation(stack, llm, user, "The refund was not issued because you declined it.")
@@ -180,7 +180,7 @@ def test_denied_refund_never_writes_and_model_explains(stack, llm, shared_demo, 
     assert "did not approve" in last_request["messages"][-1]["content"]
 
 
-def test_confirmation_errors_are_4xx_without_effect(stack, llm, shared_demo, fresh_demo_pg_url):
+def test_confirmation_errors_are_4xx_without_effect(stack, llm, tenant_demo, fresh_demo_pg_url):
     user, other = api_user(), api_user()
     response_cm, events_iter, before = _refund_until_confirmation(stack, llm, user, "ok")
     try:
@@ -211,7 +211,7 @@ def test_confirmation_errors_are_4xx_without_effect(stack, llm, shared_demo, fre
         response_cm.__exit__(None, None, None)
 
 
-def test_resume_with_last_event_id_mid_run_has_no_gap_and_no_duplicate(stack, llm, shared_demo):
+def test_resume_with_last_event_id_mid_run_has_no_gap_and_no_duplicate(stack, llm, tenant_demo):
     user = api_user()
     response_cm, events_iter, before = _refund_until_confirmation(stack, llm, user, "done")
     thread_id = before[0].data["thread_id"]
@@ -250,7 +250,7 @@ def test_resume_with_last_event_id_mid_run_has_no_gap_and_no_duplicate(stack, ll
     assert snapshot["events"][-1]["event"] == "finish"
 
 
-def test_continue_thread_and_non_streaming_mode(stack, llm, shared_demo):
+def test_continue_thread_and_non_streaming_mode(stack, llm, tenant_demo):
     user = api_user()
     question = f"how many customers {uuid.uuid4().hex[:6]}"
     llm.script([
@@ -273,7 +273,7 @@ def test_continue_thread_and_non_streaming_mode(stack, llm, shared_demo):
     assert [m["role"] for m in llm.requests[-1]["messages"]][-5:] == ["user", "assistant", "tool", "assistant", "user"]
 
 
-def test_two_threads_run_at_once(stack, llm, shared_demo):
+def test_two_threads_run_at_once(stack, llm, tenant_demo):
     user = api_user()
     results = {}
 
@@ -295,7 +295,7 @@ def test_two_threads_run_at_once(stack, llm, shared_demo):
     assert results["a"][0].data["thread_id"] != results["b"][0].data["thread_id"]
 
 
-def test_other_users_thread_is_404(stack, llm, shared_demo):
+def test_other_users_thread_is_404(stack, llm, tenant_demo):
     owner, intruder = api_user(), api_user()
     other_tenant = api_user(tenant="globex", user_id=owner["_user_id"])
     question = f"hello {uuid.uuid4().hex[:6]}"
@@ -321,7 +321,7 @@ def test_other_users_thread_is_404(stack, llm, shared_demo):
     ('{"message": "hi", "stream": "no"}', "application/json", 400, "stream"),
     ("message=hi", "application/x-www-form-urlencoded", 415, "application/json"),
 ])
-def test_bad_input_is_4xx_json_and_creates_nothing(stack, shared_demo, body, content_type, status, needle):
+def test_bad_input_is_4xx_json_and_creates_nothing(stack, tenant_demo, body, content_type, status, needle):
     user = api_user()
     response = httpx.post(f"{stack.base_url}/threads", content=body, headers={**headers(user), "Content-Type": content_type}, timeout=10)
     assert response.status_code == status
@@ -329,7 +329,7 @@ def test_bad_input_is_4xx_json_and_creates_nothing(stack, shared_demo, body, con
     assert httpx.get(f"{stack.base_url}/threads", headers=headers(user), timeout=10).json() == []
 
 
-def test_llm_failure_becomes_error_event(stack, llm, shared_demo):
+def test_llm_failure_becomes_error_event(stack, llm, tenant_demo):
     from tests.fakes.llm_server import error
 
     user = api_user()

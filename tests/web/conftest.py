@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
-from executor.models import DataSource
+from tests.support.sources import tenant_source
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-results" / "screenshots"
@@ -22,23 +23,18 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
-def _shared_source(url: str, name: str) -> DataSource:
-    data_source = DataSource(name=name, engine="postgresql", connection_url=url, actions=["issue_credit"], shared=True)
-    data_source.tenant, data_source.owner = "system", "system"
-    data_source.save()
-    return data_source
-
-
 @pytest.fixture
-def shared_demo(transactional_db, demo_pg_url):
-    """The Chinook demo as a shared data source, committed so the live processes see it."""
-    return _shared_source(demo_pg_url, "Chinook demo")
+def tenant_demo(transactional_db, demo_pg_url):
+    """The Chinook demo as the default tenant's tenant-wide data source (the people who sign in to
+    the page are in that tenant), committed so the live processes see it. Not shared with every
+    tenant: those are read-only, and these tests ask for approvals (and deny them)."""
+    return tenant_source(demo_pg_url, tenant=settings.DEFAULT_TENANT)
 
 
 @pytest.fixture
 def writable_demo(transactional_db, fresh_demo_pg_url):
     """A private copy of the demo for tests that approve a write (the session's demo stays as it is)."""
-    return _shared_source(fresh_demo_pg_url, "Chinook demo")
+    return tenant_source(fresh_demo_pg_url, tenant=settings.DEFAULT_TENANT)
 
 
 @pytest.fixture(scope="module")

@@ -107,7 +107,7 @@ def test_admin_approval_unblocks_the_run_on_the_chat_page(
     screenshot(admin, "22-admin-thread-event-log", locator=admin.locator("#events-group"))
 
 
-def test_admin_data_sources_and_testing_an_assistant(stack, llm, shared_demo, demo_pg_url, admin_user, new_page, screenshot):
+def test_admin_data_sources_and_testing_an_assistant(stack, llm, tenant_demo, demo_pg_url, admin_user, new_page, screenshot):
     secret_url = demo_pg_url.replace("postgres@", f"postgres:{SECRET}@", 1)  # trust auth ignores the password
     warehouse = DataSource(name="Warehouse", engine="postgresql", connection_url=secret_url, tenant="acme", owner="alice")
     warehouse.save()

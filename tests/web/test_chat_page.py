@@ -66,7 +66,7 @@ def open_chat(new_page, stack, person):
     return page
 
 
-def test_question_streams_then_shows_the_table_and_the_answer(stack, llm, shared_demo, demo_pg_url, person, new_page, screenshot):
+def test_question_streams_then_shows_the_table_and_the_answer(stack, llm, tenant_demo, demo_pg_url, person, new_page, screenshot):
     question = unique("Who are my top customers?")
     answer = (
         "Here are your ten best customers by total spending:\n\n"
@@ -85,7 +85,7 @@ def test_question_streams_then_shows_the_table_and_the_answer(stack, llm, shared
 
     streaming = page.locator(".step.streaming .bubble")
     streaming.wait_for()
-    page.wait_for_function("(document.querySelector('.step.streaming .bubble') || {}).textContent?.includes('[top_customers]')")
+    page.wait_for_function("() => (document.querySelector('.step.streaming .bubble') || {}).textContent?.includes('[top_customers]')")
     partial = streaming.inner_text()
     assert "<artifact" not in partial  # a half-streamed tag is not shown raw
     screenshot(page, "02-streaming")
@@ -146,10 +146,10 @@ def test_question_streams_then_shows_the_table_and_the_answer(stack, llm, shared
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     # The list slides out with a 0.2 s transition: wait until it has left the screen entirely.
-    page.wait_for_function("document.querySelector('#sidebar').getBoundingClientRect().right <= 1", timeout=5000)
+    page.wait_for_function("() => document.querySelector('#sidebar').getBoundingClientRect().right <= 1", timeout=5000)
     screenshot(page, "04-phone-answer")
     page.click("#menu-toggle")
-    page.wait_for_function("document.querySelector('#sidebar').getBoundingClientRect().x >= 0")
+    page.wait_for_function("() => document.querySelector('#sidebar').getBoundingClientRect().x >= 0")
     screenshot(page, "05-phone-thread-list")
 
 
@@ -185,7 +185,7 @@ def test_approving_a_refund_continues_the_stream(stack, llm, writable_demo, fres
     assert_each_event_rendered_once(page, stack.base_url, thread_id(page))
 
 
-def test_denying_a_refund_runs_nothing_and_says_so(stack, llm, shared_demo, demo_pg_url, person, new_page, screenshot):
+def test_denying_a_refund_runs_nothing_and_says_so(stack, llm, tenant_demo, demo_pg_url, person, new_page, screenshot):
     before = credits(demo_pg_url)
     question = unique("Refund customer 5 please")
     page = open_chat(new_page, stack, person)
@@ -209,7 +209,7 @@ def test_reload_and_dropped_socket_mid_run_lose_and_double_nothing(stack, llm, w
 
     page.reload()
     page.locator(".confirm.pending").wait_for()
-    page.wait_for_function(f"window.querent.socket && window.querent.socket.lastSeq >= {before[-1]}")
+    page.wait_for_function("(seq) => window.querent.socket && window.querent.socket.lastSeq >= seq", arg=before[-1])
     assert thread_id(page) == thread
     assert page.locator(".msg.user").count() == 1 and page.locator(".confirm").count() == 1
     assert page.locator(".msg.user").inner_text() == question
@@ -217,9 +217,9 @@ def test_reload_and_dropped_socket_mid_run_lose_and_double_nothing(stack, llm, w
     screenshot(page, "09-after-reload-pending")
 
     # The connection drops; the page reconnects after the last seq it has and misses nothing.
-    page.wait_for_function("window.querent.socket.isOpen")
+    page.wait_for_function("() => window.querent.socket.isOpen")
     page.evaluate("window.querent.socket.ws.close()")
-    page.wait_for_function("window.querent.socket.isOpen && window.querent.socket.opened >= 2")
+    page.wait_for_function("() => window.querent.socket.isOpen && window.querent.socket.opened >= 2")
     page.locator(".confirm.pending button.approve").click()
     wait_finished(page)
     assert "Refund issued after the reload." in page.locator(".step.assistant").last.inner_text()
@@ -228,7 +228,7 @@ def test_reload_and_dropped_socket_mid_run_lose_and_double_nothing(stack, llm, w
     assert page.locator(".turn").count() == 1 and page.locator(".turn-end").count() == 1
 
 
-def test_chart_artifact_and_table_drawn_as_chart(stack, llm, shared_demo, demo_pg_url, person, new_page, screenshot):
+def test_chart_artifact_and_table_drawn_as_chart(stack, llm, tenant_demo, demo_pg_url, person, new_page, screenshot):
     question = unique("Show tracks per genre as a chart")
     llm.script([
         tool_call(GENRE_CODE, call_id="call_chart"),
@@ -265,7 +265,7 @@ def test_chart_artifact_and_table_drawn_as_chart(stack, llm, shared_demo, demo_p
     assert table.locator("table.data tbody tr").count() == len(expected)
 
 
-def test_api_key_sign_in_rename_and_delete(stack, llm, shared_demo, new_page, screenshot):
+def test_api_key_sign_in_rename_and_delete(stack, llm, tenant_demo, new_page, screenshot):
     user = api_user(tenant="default")
     token = user["Authorization"].split(" ", 1)[1]
     page = new_page()
@@ -299,13 +299,13 @@ def test_api_key_sign_in_rename_and_delete(stack, llm, shared_demo, new_page, sc
     item.hover()
     item.locator("button.delete").click()
     page.click(".confirm-delete")
-    page.wait_for_function(f"!document.querySelector(\".thread-item[data-thread-id='{thread}']\")")
+    page.wait_for_function("(thread) => !document.querySelector(`.thread-item[data-thread-id='${thread}']`)", arg=thread)
     assert page.inner_text("#thread-title") == "New chat"
     response = page.request.get(f"{stack.base_url}/threads/{thread}", headers={"Authorization": f"Bearer {token}"})
     assert response.status == 404
 
 
-def test_model_failure_is_shown_as_a_clear_error(stack, llm, shared_demo, person, new_page, screenshot):
+def test_model_failure_is_shown_as_a_clear_error(stack, llm, tenant_demo, person, new_page, screenshot):
     question = unique("What is the weather")
     llm.script([error(401, "Incorrect API key provided")], match=question)
     page = open_chat(new_page, stack, person)

@@ -95,7 +95,8 @@ async def runs_stream(request):
         if builder.apply(event):
             return sse_frame("data", builder.snapshot(), newline=CRLF)
         if event["type"] == "error":
-            return sse_frame("error", {"status_code": 500, "message": event["data"]["message"]}, newline=CRLF)
+            code = 403 if event["data"].get("code") == "data_source_unavailable" else 500  # a refusal is not a crash
+            return sse_frame("error", {"status_code": code, "message": event["data"]["message"]}, newline=CRLF)
         if event["type"] == "finish":
             return sse_frame("end", newline=CRLF)
         return b""

@@ -4,12 +4,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from config.identity import Principal
-from executor.demo import ensure_demo_data_source, load_demo
+from executor.demo import ensure_demo_data_source, load_demo, tenant_demo_copy
 from executor.dsn import engine_from_url, mask_url
 
 
 class Command(BaseCommand):
-    help = "Build the Chinook demo database (idempotent) and ensure the shared 'Chinook demo' data source."
+    help = (
+        "Build the Chinook demo database (idempotent), ensure the shared, read-only 'Chinook demo' data source and, "
+        "for an SQLite demo, the tenant's own writable copy."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--url", default=None, help="sqlite:///path or postgresql://...; default DEMO_DATABASE_URL")
@@ -31,4 +34,9 @@ class Command(BaseCommand):
         if not no_data_source:
             principal = Principal(tenant=tenant or settings.DEFAULT_TENANT, user_id=user, source="system")
             data_source = ensure_demo_data_source(principal, url)
-            self.stdout.write(f"Data source '{data_source.name}' id={data_source.id} (shared)")
+            self.stdout.write(f"Data source '{data_source.name}' id={data_source.id} (shared with every tenant, read-only)")
+            copy = tenant_demo_copy(principal.tenant)
+            if copy is not None:
+                self.stdout.write(
+                    f"Data source '{copy.name}' id={copy.id} (tenant {principal.tenant}, writable: changes ask for approval)"
+                )

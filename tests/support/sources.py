@@ -1,0 +1,14 @@
+"""Data sources for end-to-end tests, written straight to the database (committed, so the live
+processes see them), as an operator or a tenant admin would have made them."""
+
+from executor.models import DataSource
+
+
+def tenant_source(url: str, *, tenant: str, name: str = "Chinook demo", owner: str = "system",
+                  tenant_wide: bool = True, actions=("issue_credit",)) -> DataSource:
+    """A PostgreSQL source of `tenant`, usable by all its principals (tenant_wide), writable with
+    approval: the confirmation flow needs a source that is not shared with every tenant."""
+    data_source = DataSource(name=name, engine="postgresql", connection_url=url, actions=list(actions), tenant_wide=tenant_wide)
+    data_source.tenant, data_source.owner = tenant, owner
+    data_source.save()
+    return data_source
