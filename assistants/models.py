@@ -142,3 +142,15 @@ class Assistant(OwnedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """The model must be one the operator allows (empty = the default): the admin's rule is the API's."""
+        super().clean()
+        from django.core.exceptions import ValidationError
+
+        from .limits import LimitError, check_model
+
+        try:
+            check_model(self.model)
+        except LimitError as exc:
+            raise ValidationError({"model": exc.message}) from None

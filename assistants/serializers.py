@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from config.fields import StrictBooleanField, StrictCharField, storable_json
 
+from . import limits
 from .models import Assistant
 
 # OpenGPTs' agent types name products, not model ids: they select Querent's default model.
@@ -39,6 +40,11 @@ class ConfigSerializer(serializers.Serializer):
         for key in ("type==agent/agent_type", "model", "data_source_id", "type"):
             if key in value and value[key] is not None and not isinstance(value[key], str):
                 raise serializers.ValidationError(f"{key} must be a string")
+        try:  # the operator's limits are ceilings (assistants/limits.py)
+            limits.check_model(value.get("model"))
+            limits.check_max_steps(value.get("max_steps"))
+        except limits.LimitError as exc:
+            raise serializers.ValidationError(exc.message) from None
         return value
 
 

@@ -217,6 +217,8 @@ USE_TZ = True
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 QUERENT_MODEL = env_str("QUERENT_MODEL", "gpt-4o-mini")
+# The only models a request or an assistant may name (QUERENT_MODEL is always one); see assistants/limits.py.
+QUERENT_ALLOWED_MODELS = env_list("QUERENT_ALLOWED_MODELS", [QUERENT_MODEL])
 LLM_TIMEOUT = env_float("QUERENT_LLM_TIMEOUT", 60.0)
 LLM_MAX_RETRIES = env_int("QUERENT_LLM_MAX_RETRIES", 3)
 # USD per million tokens (prompt, completion); unknown models cost 0 and say so in usage.

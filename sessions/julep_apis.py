@@ -13,9 +13,6 @@ from . import julep_chat, selectors, services
 from . import julep_serializers as s
 from .http import metadata_filter
 
-# Julep-hosted model names select Querent's configured model; the name is kept and shown back.
-JULEP_HOSTED_PREFIX = "julep-ai/"
-
 
 def _validated(serializer_class, data, **kwargs) -> dict:
     serializer = serializer_class(data=data, **kwargs)
@@ -68,7 +65,7 @@ def _agent_write(request, mode, agent=None):
     if julep["instructions"] is not None:
         joined = julep["instructions"]
         data["instructions"] = "\n".join(joined) if isinstance(joined, list) else joined
-    if (data.get("model") or "").startswith(JULEP_HOSTED_PREFIX):
+    if (data.get("model") or "").startswith(s.JULEP_HOSTED_PREFIX):
         data["model"] = ""  # not a model the configured provider serves: use the default one
     return services.save_agent(request.user, data, julep, agent=agent, partial=mode == s.PATCH,
                                data_source=data_source, data_source_given=given)

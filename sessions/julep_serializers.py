@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from assistants import limits
 from assistants.models import Assistant
 from config.fields import MAX_INT, StrictBooleanField, StrictCharField, storable_json
 
@@ -19,6 +20,8 @@ CREATE, PUT, PATCH = "create", "put", "patch"
 PRESETS = ("problem_solving", "conversational", "fun", "prose", "creative", "business", "deterministic", "code", "multilingual")
 CONTEXT_OVERFLOW = ("truncate", "adaptive")
 RESERVED_METADATA_KEY = "julep"  # Julep-only agent fields live there, beside the caller's metadata
+# Julep-hosted model names select Querent's configured model; the name is kept and shown back.
+JULEP_HOSTED_PREFIX = "julep-ai/"
 
 
 def reject_unknown(serializer, data, message: str) -> None:
@@ -108,6 +111,15 @@ class AgentInSerializer(ModeSerializer):
     tools = EmptyListField(feature="Agent tools (client-side functions)")
     docs = EmptyListField(feature="Documents")
     data_source_id = serializers.UUIDField()
+
+    def validate_model(self, value):
+        """Julep's hosted names mean the default model; any other name must be one the operator allows."""
+        if not value or value.startswith(JULEP_HOSTED_PREFIX):
+            return value
+        try:
+            return limits.check_model(value)
+        except limits.LimitError as exc:
+            raise serializers.ValidationError(exc.message) from None
 
     def validate_metadata(self, value):
         if value is not None and RESERVED_METADATA_KEY in value:

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from assistants.forms import AssistantAdminForm
 from assistants.models import Assistant
 from config.identity import Principal
 
@@ -320,6 +321,7 @@ class AssistantTestForm(forms.Form):
 
 @admin.register(Assistant)
 class AssistantAdmin(admin.ModelAdmin):
+    form = AssistantAdminForm  # the model is one of the operator's allowed models
     list_display = ("name", "tenant", "owner", "public", "data_source", "model", "thread_count", "updated_at")
     list_filter = ("public", "tenant", ("data_source", admin.RelatedOnlyFieldListFilter))
     search_fields = ("name", "owner", "tenant", "about", "instructions")

@@ -19,7 +19,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from assistants import llm
+from assistants import limits, llm
 from config.identity import Principal
 from config.logging import log_context
 from config.prepared import PreparedRead, PreparedUpdate, together
@@ -356,8 +356,9 @@ class AgentLoop:
         self.data_source = data_source if acting is None else data_source_for_use(acting, data_source)
         self.usage = dict(run.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cost_usd": 0.0})
         self.timings = dict(run.timings or {})
-        model = (run.config or {}).get("model") or (self.assistant.model if self.assistant else "") or None
-        self.llm_config = llm.LLMConfig.from_settings(model)
+        # The operator's limits again, at run time: whatever was stored, only an allowed model runs.
+        requested = (run.config or {}).get("model") or (self.assistant.model if self.assistant else "")
+        self.llm_config = llm.LLMConfig.from_settings(limits.model_for_run(requested, run_id=run.id))
         self.answer = None  # the final answer (message, event), written when the run finishes
 
     def check_cancelled(self) -> None:
@@ -383,7 +384,7 @@ class AgentLoop:
 
     def run_loop(self) -> None:
         system = self.base_messages()
-        max_steps = int((self.run.config or {}).get("max_steps") or settings.AGENT_MAX_STEPS)
+        max_steps = limits.steps_for_run((self.run.config or {}).get("max_steps"))  # never above the operator's cap
         tools = [] if (self.run.config or {}).get("tools") == [] else prompt.tools_for(self.assistant)
         first = True
         while True:

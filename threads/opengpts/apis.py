@@ -1,9 +1,12 @@
 """OpenGPTs endpoints over the engine (seed 002): threads, state, history, runs."""
 
+import copy
+
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from assistants import limits
 from config.schema import errors
 
 from .. import selectors
@@ -95,9 +98,9 @@ CONFIG_SCHEMA = {
                 "type==agent/system_message": {"type": "string", "default": "You are a helpful assistant."},
                 "type==agent/tools": {"type": "array", "items": {"type": "string"}, "default": []},
                 "type==agent/retrieval_description": {"type": "string"},
-                "model": {"type": "string", "description": "model id at the configured OpenAI-compatible endpoint"},
+                "model": {"type": "string", "description": "one of the models the operator allows (QUERENT_ALLOWED_MODELS); empty = QUERENT_MODEL"},
                 "data_source_id": {"type": "string", "format": "uuid", "description": "the database the agent queries"},
-                "max_steps": {"type": "integer", "minimum": 1},
+                "max_steps": {"type": "integer", "minimum": 1, "description": "lowers the operator's step cap (QUERENT_MAX_STEPS) for a run"},
             },
         }
     },
@@ -107,4 +110,8 @@ CONFIG_SCHEMA = {
 class ConfigSchemaApi(APIView):
     @extend_schema(summary="JSON schema of an assistant's config", responses={200: dict, **errors(401)})
     def get(self, request):
-        return Response(CONFIG_SCHEMA)
+        # The operator's limits, as they are now: the models that may be named and the step cap.
+        configurable = copy.deepcopy(CONFIG_SCHEMA["properties"]["configurable"])
+        configurable["properties"]["model"]["enum"] = ["", *limits.allowed_models()]
+        configurable["properties"]["max_steps"]["maximum"] = limits.step_cap()
+        return Response({**CONFIG_SCHEMA, "properties": {"configurable": configurable}})

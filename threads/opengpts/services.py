@@ -6,6 +6,7 @@ from django.db import transaction
 from django.http import Http404
 from rest_framework.exceptions import ValidationError
 
+from assistants import limits
 from assistants.models import Assistant
 from config.identity import Principal
 from config.prepared import PreparedRead
@@ -102,10 +103,18 @@ def start_opengpts_run(principal: Principal, data: dict) -> tuple[Thread, Run]:
 
 
 def _run_config(config: dict) -> dict:
+    """The run's own model and step count: only what the operator's limits allow (a 400 otherwise)."""
     configurable = config.get("configurable") or {}
+    if not isinstance(configurable, dict):
+        raise ValidationError({"config": ["configurable must be an object"]})
     run_config = {}
-    if isinstance(configurable.get("model"), str):
-        run_config["model"] = configurable["model"]
-    if isinstance(configurable.get("max_steps"), int):
-        run_config["max_steps"] = configurable["max_steps"]
+    try:
+        model = limits.check_model(configurable.get("model"), field="configurable.model")
+        max_steps = limits.check_max_steps(configurable.get("max_steps"), field="configurable.max_steps")
+    except limits.LimitError as exc:
+        raise exc.as_drf("config") from None
+    if model:
+        run_config["model"] = model
+    if max_steps is not None:
+        run_config["max_steps"] = max_steps
     return run_config
