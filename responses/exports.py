@@ -13,6 +13,9 @@ without ever being held in memory:
   The query runs twice (peek, then COPY), each under the data source's statement timeout.
 - Anything else (SQLite, several statements): the rows keep streaming from the same cursor into
   Python's csv writer.
+
+Either way, text that a spreadsheet would run as a formula (`=HYPERLINK(...)`, `@SUM(...)`, ...)
+gets a leading apostrophe on its way to the file, by the chat page's rule (config/csv_cells.py).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import psycopg
 from psycopg import errors as psycopg_errors
 from psycopg import pq
 
+from config.csv_cells import escaping_writer, safe_cell
 from executor.connections import pg_read_connection
 from executor.services import classify_for, read_stream
 
@@ -79,11 +83,12 @@ def _copyable(data_source, sql: str) -> str | None:
 
 
 def copy_csv(data_source, query: str, sink) -> int:
-    """Server-formatted CSV (header first) into `sink`, one row at a time; returns the row count."""
+    """Server-formatted CSV (header first) into `sink`, one row at a time, text that a spreadsheet
+    would run as a formula escaped on the way (config.csv_cells); returns the row count."""
     # The newline before ")" ends a trailing "-- comment" in the query.
     command = f"COPY (\n{query}\n) TO STDOUT WITH (FORMAT csv, HEADER)"
     with pg_read_connection(data_source) as conn:
-        return copy_out(conn, command, sink.write)
+        return copy_out(conn, command, escaping_writer(sink.write, conn.info.encoding))
 
 
 def copy_out(conn: psycopg.Connection, command: str, write) -> int:
@@ -152,14 +157,17 @@ def _cell(value):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
-    return value
+    return safe_cell(value)
 
 
 def write_rows(sink, columns: list[str], rows) -> int:
     """CSV (header first) of JSON-safe row dicts into `sink`, a batch at a time; returns the row count."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
+    # CRLF, as RFC 4180 and the chat page's download: Python's writer quotes a value only for the
+    # characters of its line terminator, so with "\n" alone a bare CR in a value went out unquoted
+    # and a spreadsheet read what followed it as the start of a new row (an unescaped formula).
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([safe_cell(name) for name in columns])
     count = 0
     while batch := list(islice(rows, BATCH)):
         writer.writerows([_cell(row.get(name)) for name in columns] for row in batch)
