@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/querent
 TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS       ?=
 
-.PHONY: run test setup venv clean-var
+.PHONY: run serve test setup venv clean-var
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,13 +35,22 @@ setup: venv var/secret_key
 	@QUERENT_SECRET_KEY=$$(cat var/secret_key) QUERENT_DEBUG=1 $(BIN)/python manage.py migrate --noinput -v0
 	@QUERENT_SECRET_KEY=$$(cat var/secret_key) QUERENT_DEBUG=1 $(BIN)/python manage.py bootstrap
 
-# Embedded mode unless DATABASE_URL / REDIS_URL are set in the environment.
+# Development: embedded mode unless DATABASE_URL / REDIS_URL are set in the environment.
 run: setup
 	@QUERENT_SECRET_KEY=$$(cat var/secret_key) QUERENT_DEBUG=1 QUERENT_DEV_AUTH=$${QUERENT_DEV_AUTH:-1} \
 		$(BIN)/python manage.py serve
 
+# Production: QUERENT_SECRET_KEY (and DATABASE_URL, REDIS_URL, QUERENT_ALLOWED_HOSTS, ...) come from the
+# environment; refuses to start without them or without bubblewrap (README: Production start).
+serve: venv
+	@QUERENT_PRODUCTION=1 $(BIN)/python manage.py migrate --noinput
+	@$(BIN)/python manage.py serve --production
+
+# The test servers are on loopback (allowed explicitly, as an operator would) and SQLite test
+# sources are written to the temporary folder.
 test: venv
 	QUERENT_SECRET_KEY=test-secret-key \
+	QUERENT_DATA_SOURCE_ALLOWED_HOSTS='*,127.0.0.1' QUERENT_SQLITE_DATA_SOURCE_DIRS=$${TMPDIR:-/tmp} \
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

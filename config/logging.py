@@ -34,6 +34,16 @@ def scrub(text: str) -> str:
     return text
 
 
+class PlainFormatter(logging.Formatter):
+    """Development log lines (`make run`): readable, and scrubbed like the JSON ones."""
+
+    def __init__(self, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(message)s", **kwargs):
+        super().__init__(fmt, **kwargs)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record))
+
+
 class JsonFormatter(logging.Formatter):
     CONTEXT_KEYS = ("run_id", "thread_id", "task_id", "tenant", "user_id", "confirmation_id")
 

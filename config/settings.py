@@ -14,14 +14,31 @@ from .env import env_bool, env_float, env_int, env_list, env_str
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("QUERENT_VAR_DIR", str(BASE_DIR / "var")))
 
+# Production: `manage.py serve --production` (`make serve`) sets QUERENT_PRODUCTION=1 for itself and the
+# processes it starts; set it on web and worker processes started by hand too. It refuses what is only
+# for development (debug, development auth, a missing or short secret key, any Host) and makes the
+# sandbox refuse to run code without bubblewrap.
+PRODUCTION = env_bool("QUERENT_PRODUCTION", False)
 DEBUG = env_bool("QUERENT_DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("QUERENT_DEBUG=1 is for development only; unset it for a production start "
+                               "(debug pages list every URL pattern and setting)")
 SECRET_KEY = env_str("QUERENT_SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("QUERENT_SECRET_KEY must be set (or QUERENT_DEBUG=1 for development)")
+        raise ImproperlyConfigured("QUERENT_SECRET_KEY must be set " + (
+            "for a production start; make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+            if PRODUCTION else "(or QUERENT_DEBUG=1 for development)"))
     SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+elif PRODUCTION and len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("QUERENT_SECRET_KEY is shorter than 32 characters, too short for production; make one "
+                               "with: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'")
 
 ALLOWED_HOSTS = env_list("QUERENT_ALLOWED_HOSTS", ["*"] if DEBUG else ["localhost", "127.0.0.1", "[::1]"])
+if PRODUCTION and "*" in ALLOWED_HOSTS and not env_bool("QUERENT_ALLOW_ANY_HOST", False):
+    raise ImproperlyConfigured("QUERENT_ALLOWED_HOSTS=* accepts any Host header; in production list this deployment's "
+                               "host names (e.g. QUERENT_ALLOWED_HOSTS=querent.example.com), or set "
+                               "QUERENT_ALLOW_ANY_HOST=1 if a proxy in front already checks the Host header")
 CSRF_TRUSTED_ORIGINS = env_list("QUERENT_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -45,6 +62,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.csp.ContentSecurityPolicyMiddleware",  # outermost: every response gets a policy (config/csp.py)
     "config.middleware.JsonErrorMiddleware",
     # Django's own middleware and WhiteNoise, minus a thread hop per hook under daphne (config/inline_middleware.py).
     "config.inline_middleware.SecurityMiddleware",
@@ -147,6 +165,9 @@ CELERY_RESULT_EXPIRES = 3600
 # --- auth ----------------------------------------------------------------------------------
 # Development auth trusts the `opengpts_user_id` cookie and `X-Tenant-ID` header; `make run` turns it on.
 DEV_AUTH = env_bool("QUERENT_DEV_AUTH", False)
+if PRODUCTION and DEV_AUTH:
+    raise ImproperlyConfigured("QUERENT_DEV_AUTH=1 trusts a cookie and a header for identity; it is for development "
+                               "only and refused in production")
 # How long a process reuses a resolved API key (0: look it up on every request). Revoking a key
 # takes effect at once in the process that revoked it, within this time in the others.
 API_KEY_CACHE_SECONDS = env_float("QUERENT_API_KEY_CACHE_SECONDS", 5.0)
@@ -192,10 +213,34 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- cache: counters shared by every process (connection-test limits) -------------------------
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": CHANNEL_PREFIX}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}}
+
 # --- requests ------------------------------------------------------------------------------
 MAX_BODY_BYTES = env_int("QUERENT_MAX_BODY_BYTES", 2 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+# Largest websocket message (and frame), both directions (autobahn applies it to sends too); config/web.py.
+MAX_WS_MESSAGE_BYTES = env_int("QUERENT_MAX_WS_MESSAGE_BYTES", MAX_BODY_BYTES)
 APPEND_SLASH = False
+
+# --- security headers (config/csp.py adds the Content-Security-Policy) -------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Behind HTTPS (QUERENT_HTTPS=1): HSTS, redirect plain HTTP, cookies only over TLS. A TLS-terminating
+# proxy must set (overwrite) X-Forwarded-Proto; health checks may still come over plain HTTP.
+HTTPS = env_bool("QUERENT_HTTPS", False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^(health|ok)/?$"]
+    SECURE_HSTS_SECONDS = env_int("QUERENT_HSTS_SECONDS", 31536000)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
 
 # --- static --------------------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -248,7 +293,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "json": {"()": "config.logging.JsonFormatter"},
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "plain": {"()": "config.logging.PlainFormatter"},  # scrubbed too
     },
     "handlers": {
         "console": {
@@ -280,8 +325,15 @@ DATA_SOURCE_CONNECT_TIMEOUT_S = env_int("QUERENT_DATA_SOURCE_CONNECT_TIMEOUT", 5
 SCHEMA_CACHE_TTL_S = env_int("QUERENT_SCHEMA_CACHE_TTL", 3600)
 SCHEMA_MAX_TABLES = env_int("QUERENT_SCHEMA_MAX_TABLES", 1000)
 SCHEMA_SAMPLE_TABLES = env_int("QUERENT_SCHEMA_SAMPLE_TABLES", 50)
-# When set, SQLite data sources must live under one of these directories (the demo file always may).
+# Where a data source may connect, judged by the addresses its host resolves to (executor/boundary.py):
+# host names, addresses or CIDR networks, and `*` for any address that is not loopback, link-local,
+# cloud metadata, unspecified, multicast or reserved. Those are reachable only when listed here
+# (development allows this machine's loopback too). Querent's own database and Redis never are.
+DATA_SOURCE_ALLOWED_HOSTS = env_list("QUERENT_DATA_SOURCE_ALLOWED_HOSTS", ["*", "127.0.0.0/8", "::1"] if DEBUG else ["*"])
+# SQLite data sources must be files under these directories (default: var/data); the demo file always may.
 SQLITE_DATA_SOURCE_DIRS = env_list("QUERENT_SQLITE_DATA_SOURCE_DIRS", [])
+# Connection tests (creating or re-pointing a data source) per principal per minute: not a port scanner.
+CONNECTION_TESTS_PER_MINUTE = env_int("QUERENT_CONNECTION_TESTS_PER_MINUTE", 10)
 
 # --- Dataherald responses ------------------------------------------------------------------
 # How long POST /api/v1/responses and /questions wait for the worker before answering 504.
@@ -309,6 +361,11 @@ SANDBOX_OUTPUT_CHARS = env_int("QUERENT_SANDBOX_OUTPUT_CHARS", 100_000)
 SANDBOX_MAX_SQL_CALLS = env_int("QUERENT_SANDBOX_MAX_SQL_CALLS", 50)
 SANDBOX_ARTIFACT_MB = env_float("QUERENT_SANDBOX_ARTIFACT_MB", 5.0)
 SANDBOX_DISABLE_BWRAP = env_bool("QUERENT_SANDBOX_DISABLE_BWRAP", False)  # weaker fallback; logs a warning
+SANDBOX_BWRAP = env_str("QUERENT_SANDBOX_BWRAP", "bwrap")  # bubblewrap: a name looked up on PATH, or a path
+# Production runs no code without bubblewrap (a tool error instead), unless the operator accepts the
+# weaker fallback by name.
+SANDBOX_ALLOW_UNSAFE_NO_BWRAP = env_bool("QUERENT_SANDBOX_ALLOW_UNSAFE_NO_BWRAP", False)
+SANDBOX_REQUIRE_BWRAP = PRODUCTION and not SANDBOX_ALLOW_UNSAFE_NO_BWRAP
 SANDBOX_TMP_MB = env_int("QUERENT_SANDBOX_TMP_MB", 64)
 SANDBOX_MAX_PROCESSES = env_int("QUERENT_SANDBOX_MAX_PROCESSES", 32)
 SANDBOX_FIRST_UID = env_int("QUERENT_SANDBOX_FIRST_UID", 60500)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from threads.metrics import metrics as metrics_view
 
@@ -20,7 +20,8 @@ urlpatterns = [
     path("api/v1/me", views.whoami, name="whoami"),
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # The split view loads its start-up script from /api/docs/?script=: no inline script (config/csp.py).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("", include("assistants.urls")),
     path("api/v1/bi/", include("sessions.bi_urls")),
     path("api/v1/", include("responses.urls")),

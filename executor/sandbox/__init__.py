@@ -12,9 +12,12 @@ import threading
 
 from .config import SandboxConfig
 from .host import SandboxHost, ToolError
-from .pool import SandboxPool
+from .pool import SandboxPool, SandboxRefused, check_bwrap
 
-__all__ = ["SandboxConfig", "SandboxHost", "SandboxPool", "ToolError", "execute_python", "shutdown", "warm_up"]
+__all__ = [
+    "SandboxConfig", "SandboxHost", "SandboxPool", "SandboxRefused", "ToolError", "check_bwrap", "execute_python",
+    "shutdown", "warm_up",
+]
 
 _pool: SandboxPool | None = None
 _pool_lock = threading.Lock()
@@ -39,7 +42,10 @@ def execute_python(code: str, host: SandboxHost, *, timeout: float | None = None
 
 def warm_up() -> None:
     """Start the pool now (the worker calls this at start-up); otherwise the first snippet starts it."""
-    _default_pool().start()
+    try:
+        _default_pool().start()
+    except SandboxRefused:
+        pass  # logged once as SANDBOX REFUSED; every snippet gets the reason as its tool error
 
 
 def shutdown() -> None:

@@ -20,6 +20,9 @@ class SandboxConfig:
     max_artifact_calls: int = 20
     artifact_mb: float = 5.0
     disable_bwrap: bool = False
+    bwrap: str = "bwrap"  # the bubblewrap binary: a name looked up on PATH, or a path
+    # Without bubblewrap run no snippet at all (production), instead of the weaker fallback.
+    require_bwrap: bool = False
     tmp_mb: int = 64
     tmp_files: int = 4096
     file_mb: int = 16

@@ -86,9 +86,16 @@ class LaunchPlan:
     cleanup_paths: list[str] = field(default_factory=list)
 
 
-def bwrap_plan(config: SandboxConfig, interpreter: Interpreter, entries: list[tuple[str, str]]) -> LaunchPlan:
+def locate_bwrap(config: SandboxConfig) -> str | None:
+    """The bubblewrap binary the sandbox would use (QUERENT_SANDBOX_BWRAP: a name looked up on PATH,
+    or a path), or None when there is none."""
+    return shutil.which(config.bwrap)
+
+
+def bwrap_plan(config: SandboxConfig, interpreter: Interpreter, entries: list[tuple[str, str]],
+               binary: str | None = None) -> LaunchPlan:
     env_binary = os.path.realpath(shutil.which("env") or "/usr/bin/env")
-    argv = [shutil.which("bwrap") or "bwrap", "--new-session", "--die-with-parent", "--clearenv"]
+    argv = [binary or locate_bwrap(config) or config.bwrap, "--new-session", "--die-with-parent", "--clearenv"]
     if os.geteuid() == 0:
         # As root, --unshare-all would add a user namespace that maps only uid 0, and then the child
         # could not drop to its own uid (and RLIMIT_NPROC means nothing to uid 0). So: every other

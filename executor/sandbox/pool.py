@@ -7,14 +7,15 @@ a uid, a process budget or a /tmp. A broken zygote is stopped and replaced in th
 import collections
 import logging
 import os
-import shutil
 import socket
 import threading
 import time
 
 from .config import SandboxConfig
 from .host import SandboxHost
-from .launch import bwrap_plan, current_interpreter, distribution_entries, fallback_plan, probe_bwrap
+from .launch import (
+    Interpreter, LaunchPlan, bwrap_plan, current_interpreter, distribution_entries, fallback_plan, locate_bwrap, probe_bwrap,
+)
 from .snippet import CLEANUP_TIMEOUT, STOPPED, SnippetRun
 from .zygote import Zygote, ZygoteError
 
@@ -22,6 +23,8 @@ log = logging.getLogger("querent.sandbox")
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
 MAX_RESTART_DELAY = 30.0
+UNCONFINED = "snippets can read every world-readable file and reach the network; only rlimits, uid and seccomp apply"
+ALLOW_UNSAFE_VARIABLE = "QUERENT_SANDBOX_ALLOW_UNSAFE_NO_BWRAP"
 
 
 def warn_once(key: str, message: str, *args) -> None:
@@ -64,6 +67,30 @@ class UidClaims:
         self._sockets.clear()
 
 
+class SandboxRefused(ZygoteError):
+    """Production without bubblewrap: no snippet runs (each gets this as its tool error)."""
+
+
+def check_bwrap(config: SandboxConfig, interpreter: Interpreter | None = None) -> tuple[LaunchPlan | None, str | None]:
+    """The bubblewrap launch plan, or (None, why bubblewrap cannot confine snippets on this machine)."""
+    if config.disable_bwrap:
+        return None, "bubblewrap is disabled by QUERENT_SANDBOX_DISABLE_BWRAP"
+    binary = locate_bwrap(config)
+    if binary is None:
+        return None, f"bubblewrap (`{config.bwrap}`, Debian package `bubblewrap`) is not installed"
+    plan = bwrap_plan(config, interpreter or current_interpreter(), distribution_entries(), binary)
+    problem = probe_bwrap(plan)
+    if problem is not None:
+        return None, f"bubblewrap cannot start the sandbox on this machine ({problem})"
+    return plan, None
+
+
+def refusal(problem: str) -> str:
+    return (f"{problem}; in production (QUERENT_PRODUCTION=1) no code runs without bubblewrap: install it "
+            f"(apt-get install -y bubblewrap), or set {ALLOW_UNSAFE_VARIABLE}=1 to run code with only "
+            "rlimits, a uid and seccomp around it")
+
+
 def not_run(reason: str) -> dict:
     return {"output": "", "error": f"the code was not run: {reason}", "sql_statements": [], "modified_artifacts": []}
 
@@ -71,7 +98,7 @@ def not_run(reason: str) -> dict:
 class SandboxPool:
     def __init__(self, config: SandboxConfig):
         self.config = config
-        self.mode: str | None = None  # "bwrap" or "fallback" once started
+        self.mode: str | None = None  # "bwrap", "fallback" or "refused" (production without bubblewrap) once started
         self.start_seconds: float | None = None
         self.last_error: str | None = None
         self._cond = threading.Condition()
@@ -96,12 +123,14 @@ class SandboxPool:
         try:
             for slot in range(self.config.pool_size):
                 self._slot_uids[slot] = self._uids.claim(self.config.first_uid)
+            self._choose_launch()
         except ZygoteError as exc:
             with self._cond:
                 self.last_error = str(exc)
                 self._failing = set(range(self.config.pool_size))  # so borrowers fail fast
+            if isinstance(exc, SandboxRefused):
+                self._uids.release_all()
             raise
-        self._choose_launch()
         threads = [threading.Thread(target=self._spawn, args=(slot,), name=f"sandbox-start-{slot}", daemon=True)
                    for slot in range(self.config.pool_size)]
         for thread in threads:
@@ -131,21 +160,17 @@ class SandboxPool:
         if os.geteuid() != 0:
             warn_once("not-root", "the worker is not root, so snippets run under the worker's own uid "
                       "(no per-snippet uid; RLIMIT_NPROC counts all of the worker user's processes)")
-        if self.config.disable_bwrap:
-            warn_once("bwrap-disabled", "bubblewrap is disabled by QUERENT_SANDBOX_DISABLE_BWRAP: snippets can "
-                      "read every world-readable file and reach the network; only rlimits, uid and seccomp apply")
-        elif not shutil.which("bwrap"):
-            warn_once("bwrap-missing", "bubblewrap (Debian package `bubblewrap`) is not installed: snippets can "
-                      "read every world-readable file and reach the network; only rlimits, uid and seccomp apply")
-        else:
-            plan = bwrap_plan(self.config, interpreter, distribution_entries())
-            problem = probe_bwrap(plan)
-            if problem is None:
-                self.mode = "bwrap"
-                self._plan_for = lambda slot: plan
-                return
-            warn_once("bwrap-broken", "bubblewrap cannot start the sandbox on this machine (%s); falling back to "
-                      "rlimits, uid and seccomp only", problem)
+        plan, problem = check_bwrap(self.config, interpreter)
+        if plan is not None:
+            self.mode = "bwrap"
+            self._plan_for = lambda slot: plan
+            return
+        if self.config.require_bwrap:
+            self.mode = "refused"
+            message = refusal(problem)
+            log.error("SANDBOX REFUSED: %s", message)
+            raise SandboxRefused(message)
+        warn_once(f"no-bwrap: {problem}", "%s: %s", problem, UNCONFINED)
         self.mode = "fallback"
         self._plan_for = lambda slot: fallback_plan(interpreter, self._slot_uids[slot])
 

@@ -1,4 +1,9 @@
-"""Driving the chat page like a person, and reading back what it shows."""
+"""Driving the chat page like a person, and reading back what it shows.
+
+The page's Content-Security-Policy has no 'unsafe-eval': Playwright's wait_for_function evaluates a
+bare expression string with eval() inside the page, which the policy refuses, so every predicate is
+written as a function ("() => ...").
+"""
 
 # Every rendered event carries data-seq; streamed deltas are listed on the message they built.
 RENDERED_SEQS_JS = """() => {
@@ -40,8 +45,8 @@ def thread_id(page) -> str:
 def wait_finished(page, count: int = 1, timeout: float = 60) -> None:
     """Wait until `count` turns have ended (with `finish` or `error`)."""
     page.wait_for_function(
-        f"document.querySelectorAll('#conversation .turn-end, #conversation .run-error').length >= {count}",
-        timeout=timeout * 1000,
+        "(count) => document.querySelectorAll('#conversation .turn-end, #conversation .run-error').length >= count",
+        arg=count, timeout=timeout * 1000,
     )
 
 

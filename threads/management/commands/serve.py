@@ -1,6 +1,7 @@
 """Start Querent: daphne (web + websockets) and a Celery worker, as separate processes.
 
 Prints the URLs once the web process answers, forwards Ctrl-C to both children and waits for them.
+`--production` (`make serve`) starts them in production mode; see config/production.py.
 """
 
 import os
@@ -13,6 +14,9 @@ import urllib.request
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from config import production as startup
+from config.web import argv as web_argv
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -32,17 +36,27 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("QUERENT_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("QUERENT_PORT", "8000")))
         parser.add_argument("--concurrency", type=int, default=int(os.environ.get("QUERENT_WORKER_CONCURRENCY", "8")))
+        parser.add_argument("--production", action="store_true",
+                            help="production mode (QUERENT_PRODUCTION=1): debug off, JSON logs, strict checks")
 
-    def handle(self, *args, host, port, concurrency, **options):
+    def handle(self, *args, host, port, concurrency, production, **options):
+        if production:
+            startup.enter_production()  # runs this command again with QUERENT_PRODUCTION=1
+        production = settings.PRODUCTION
+        warnings = startup.preflight(production)  # refuses what production must not run with
         if not _port_free(host, port):
             raise CommandError(f"port {port} on {host} is in use; set QUERENT_PORT to another port")
         python = sys.executable
-        web = [python, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"]
+        # Production: no daphne access log (plain text on stdout, paths unscrubbed); Django logs each
+        # 4xx/5xx as a JSON line, and the proxy in front keeps the access log.
+        quiet = ["-v", "0"] if production else []
+        web = web_argv(host, port, *quiet)  # daphne with request body and websocket message limits
         worker = [
             python, "-m", "celery", "-A", "config", "worker",
             "-Q", f"{settings.AGENT_QUEUE},{settings.CELERY_TASK_DEFAULT_QUEUE}", "-P", "threads", "-c", str(concurrency),
             "--loglevel", "WARNING", "-n", f"querent-{os.getpid()}@%h",
         ]
+        worker.insert(worker.index("worker"), "--quiet")  # no Celery banner: ours says what matters
         children = {
             "web": subprocess.Popen(web, start_new_session=True),
             "worker": subprocess.Popen(worker, start_new_session=True),
@@ -70,16 +84,24 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         base = f"http://{host}:{port}"
-        self._wait_ready(base, children)
+        try:
+            self._wait_ready(base, children, host_header=startup.probe_host(host, port))
+        except BaseException:
+            stop()  # a child that did start must not outlive a failed start-up
+            raise
         mode = "embedded (SQLite, serverless broker)" if settings.EMBEDDED and not settings.REDIS_URL else "services"
         model = "offline demo model (no OPENAI_API_KEY set)" if not (settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL) else settings.QUERENT_MODEL
+        hosts = f"  Hosts:    {', '.join(settings.ALLOWED_HOSTS)} (QUERENT_ALLOWED_HOSTS)\n" if production else ""
         self.stdout.write(
-            self.style.SUCCESS("\nQuerent is running") + f" — mode: {mode}; model: {model}\n"
+            self.style.SUCCESS("\nQuerent is running") + f" — {mode}; model: {model}\n"
+            + (self.style.SUCCESS if production else self.style.WARNING)(startup.mode_line(production)) + "\n"
             f"  Chat:     {base}/\n"
             f"  Admin:    {base}/admin/\n"
             f"  API docs: {base}/api/docs/\n"
             f"  Health:   {base}/health\n"
-            "Press Ctrl-C to stop.\n"
+            + hosts
+            + "".join(self.style.ERROR(f"!! {line}") + "\n" for warning in warnings for line in warning)
+            + "Press Ctrl-C to stop.\n"
         )
         try:
             while not stopping:
@@ -92,7 +114,7 @@ class Command(BaseCommand):
         finally:
             stop()
 
-    def _wait_ready(self, base: str, children: dict) -> None:
+    def _wait_ready(self, base: str, children: dict, host_header: str | None = None) -> None:
         self.stdout.write("Starting web server and worker", ending="")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -100,7 +122,8 @@ class Command(BaseCommand):
                 if proc.poll() is not None:
                     raise CommandError(f"{name} exited during start-up with code {proc.returncode}")
             try:
-                with urllib.request.urlopen(f"{base}/health?worker=0", timeout=2) as response:
+                probe = urllib.request.Request(f"{base}/health?worker=0", headers={"Host": host_header} if host_header else {})
+                with urllib.request.urlopen(probe, timeout=2) as response:
                     if response.status == 200:
                         self.stdout.write(" ready.")
                         return
