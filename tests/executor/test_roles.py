@@ -175,7 +175,7 @@ def test_a_copy_is_never_overwritten_and_a_lost_file_is_made_again(sqlite_demo):
 
 
 @pytest.mark.django_db
-def test_no_copy_without_a_shared_sqlite_demo(demo_pg_url):
-    demo = ensure_demo_data_source(Principal("default", "system"), demo_pg_url)
+def test_no_copy_without_a_shared_sqlite_demo():
+    demo = row(Principal("default", "system"), name="Chinook demo", shared=True, metadata={"demo": "chinook"})
     assert tenant_demo_copy("acme") is None
     assert DataSource.objects.default_for(MEMBER) == demo  # the read-only demo, as before
