@@ -8,6 +8,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from executor.errors import TooManyConnectionTests
+
 log = logging.getLogger(__name__)
 
 
@@ -30,6 +32,8 @@ def exception_handler(exc, context):
     elif isinstance(exc, PermissionDenied):
         # A refusal that says why keeps its code (tenant_admin_required, data_source_unavailable).
         exc = exceptions.PermissionDenied(str(exc) or None, code=getattr(exc, "code", None))
+    elif isinstance(exc, TooManyConnectionTests):
+        exc = exceptions.Throttled(wait=exc.retry_after, detail=str(exc))
     response = drf_exception_handler(exc, context)
     if response is None:
         log.exception("unhandled API error", exc_info=exc)

@@ -24,6 +24,14 @@ class SqlError(Exception):
         self.message = message
 
 
+class TooManyConnectionTests(Exception):
+    """A principal tried more connections in a minute than the operator allows (a 429)."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many connection tests; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
 class TenantAdminRequired(PermissionDenied):
     """The principal lacks the tenant-admin role an action needs (a 403 that names the role)."""
 

@@ -10,7 +10,8 @@ from django.db.models import Q
 
 from config.identity import OwnedModel, OwnedQuerySet, Principal
 
-from .dsn import engine_from_url, mask_url, same_database_as_app, sqlite_path_allowed
+from .boundary import MARKER_TABLE, Refused, check_postgres_url, sqlite_file
+from .dsn import engine_from_url, mask_url
 
 SUPPORTED_ENGINES = ("postgresql", "sqlite")
 
@@ -127,10 +128,14 @@ class DataSource(OwnedModel):
             )
         if self.engine and self.engine in SUPPORTED_ENGINES and url_engine != self.engine:
             raise ValidationError({"connection_url": f"A {self.engine} data source needs a {self.engine} URL."})
-        if same_database_as_app(self.connection_url):
-            raise ValidationError({"connection_url": "A data source may not point at Querent's own database."})
-        if url_engine == "sqlite" and not sqlite_path_allowed(self.connection_url):
-            raise ValidationError({"connection_url": "This SQLite file is outside the allowed directories."})
+        # Where it may lead is checked again at every connection (addresses change, files move).
+        try:
+            if url_engine == "postgresql":
+                check_postgres_url(self.connection_url)
+            else:
+                sqlite_file(self.connection_url)
+        except Refused as exc:
+            raise ValidationError({"connection_url": exc.message}) from None
 
     def store_schema(self, schema: dict, refreshed_at) -> None:
         """Keep an introspection result; `update()` so the cache never bumps `updated_at`."""
@@ -139,3 +144,15 @@ class DataSource(OwnedModel):
             schema_cache=schema, schema_fingerprint=fingerprint, schema_refreshed_at=refreshed_at
         )
         self.schema_cache, self.schema_fingerprint, self.schema_refreshed_at = schema, fingerprint, refreshed_at
+
+
+class Deployment(models.Model):
+    """This deployment's identity row. The table's presence marks a database as Querent's own:
+    a data source that reaches one (ours or another deployment's, however its URL was spelt) is
+    refused after connecting (executor.boundary)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = MARKER_TABLE

@@ -5,19 +5,23 @@ capped, and runs anything else only with an approval for that exact text (the en
 APPROVED Confirmation; the executor never learns what a confirmation is).
 """
 
+import hashlib
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from itertools import islice
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from config.identity import Principal
 
 from .connections import RawResult, execute_write, open_read, ping
 from .dsn import engine_from_url, redact
-from .errors import NeedsConfirmation, ReadOnlySource, SqlError, TenantAdminRequired
+from .errors import NeedsConfirmation, ReadOnlySource, SqlError, TenantAdminRequired, TooManyConnectionTests
 from .models import DataSource
 from .sql_guard import Classification
 from .sql_guard import classify as _classify
@@ -26,7 +30,7 @@ from .values import json_safe, unique_columns
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "NeedsConfirmation", "SqlError", "ReadOnlySource", "SqlResult", "Classification", "classify", "classify_for", "run_sql",
+    "NeedsConfirmation", "SqlError", "ReadOnlySource", "TooManyConnectionTests", "SqlResult", "Classification", "classify", "classify_for", "run_sql",
     "read_stream", "test_connection", "data_source_create", "data_source_update", "data_source_delete",
     "require_tenant_admin", "check_may_change", "OPERATOR_ONLY",
 ]
@@ -117,18 +121,36 @@ def _to_result(raw: RawResult) -> SqlResult:
     return SqlResult(columns=names, rows=rows, truncated=raw.truncated, rowcount=raw.rowcount)
 
 
-def test_connection(data_source: DataSource) -> tuple[bool, str]:
-    """(True, "connected ...") or (False, a message safe to show)."""
+def test_connection(data_source: DataSource, *, principal: Principal | None = None) -> tuple[bool, str]:
+    """(True, "connected ...") or (False, a message safe to show). A principal's tests are counted:
+    past settings.CONNECTION_TESTS_PER_MINUTE in a minute, TooManyConnectionTests."""
+    if principal is not None:
+        _count_connection_test(principal)
     try:
         version = ping(data_source)
     except SqlError as exc:
         return False, exc.message
-    except Exception as exc:  # an unexpected driver failure must still not leak the URL
-        return False, f"could not connect to data source '{data_source.name}': {redact(str(exc), data_source.connection_url)}"
+    except Exception as exc:  # an unexpected driver failure must still not leak the URL or the network
+        log.warning("connection test of %s failed: %s", data_source.pk, redact(str(exc), data_source.connection_url))
+        return False, f"could not connect to data source '{data_source.name}'"
     return True, f"connected to data source '{data_source.name}' ({version})"
 
 
 test_connection.__test__ = False  # not a pytest test, despite the name
+
+
+def _count_connection_test(principal: Principal) -> None:
+    # A fixed one-minute window in the shared cache: every web process counts against the same limit.
+    window = int(time.time() // 60)
+    key = f"querent:connection-tests:{hashlib.sha256(str(principal).encode()).hexdigest()[:32]}:{window}"
+    cache.add(key, 0, timeout=120)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=120)
+        count = 1
+    if count > settings.CONNECTION_TESTS_PER_MINUTE:
+        raise TooManyConnectionTests(retry_after=60 - int(time.time()) % 60)
 
 
 # --- data sources --------------------------------------------------------------------------

@@ -54,14 +54,14 @@ def _as_dataherald(exc: ValidationError) -> ValidationError:
     return ValidationError(mapped)
 
 
-def _check(candidate: DataSource, *, connect: bool) -> None:
+def _check(candidate: DataSource, *, connect: bool, principal: Principal) -> None:
     """Validate as the model would, then (like Dataherald) refuse a database that cannot be reached."""
     try:
         candidate.full_clean()
     except ValidationError as exc:
         raise _as_dataherald(exc) from None
     if connect:
-        ok, message = test_connection(candidate)
+        ok, message = test_connection(candidate, principal=principal)
         if not ok:
             raise ValidationError({"connection_uri": [message]})
 
@@ -73,7 +73,7 @@ def connection_create(principal: Principal, *, alias: str, connection_uri: str, 
     engine = engine_from_url(connection_uri) or ""
     candidate = DataSource(name=alias, connection_url=connection_uri, engine=engine, metadata=metadata, tenant_wide=tenant_wide)
     candidate.assign_owner(principal)
-    _check(candidate, connect=True)
+    _check(candidate, connect=True, principal=principal)
     try:
         return data_source_create(
             principal=principal, name=alias, connection_url=connection_uri, engine=engine, metadata=metadata,
@@ -102,7 +102,7 @@ def connection_update(
     candidate = copy.copy(data_source)
     for name, value in fields.items():
         setattr(candidate, name, value)
-    _check(candidate, connect=connection_uri is not None)
+    _check(candidate, connect=connection_uri is not None, principal=principal)
     try:
         with transaction.atomic():
             return data_source_update(data_source, principal=principal, **fields)
