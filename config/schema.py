@@ -32,6 +32,7 @@ _DESCRIPTIONS = {
     403: "Not allowed for this principal",
     404: "Not found (or not the caller's)",
     409: "The object's state does not allow this now",
+    429: "Too many connection tests; retry after the seconds in Retry-After",
     502: "A storage backend failed",
     503: "The work could not be queued or the worker failed",
     504: "Still being worked on after the request's time limit",

@@ -71,7 +71,7 @@ class ConnectionListApi(APIView):
     def get(self, request):
         return ApiResponse([connection_out(ds) for ds in selectors.connection_list(request.user)[: selectors.MAX_PAGE]])
 
-    @extend_schema(summary="Create a database connection (tenant admins)", request=ConnectionInSerializer, responses={201: dict, **errors(400, 401, 403)})
+    @extend_schema(summary="Create a database connection (tenant admins)", request=ConnectionInSerializer, responses={201: dict, **errors(400, 401, 403, 429)})
     def post(self, request):
         require_tenant_admin(request.user, "Creating a database connection")
         data = _valid(ConnectionInSerializer, request.data)
@@ -87,7 +87,7 @@ class ConnectionDetailApi(APIView):
     def get(self, request, connection_id):
         return ApiResponse(connection_out(selectors.connection_get(request.user, connection_id)))
 
-    @extend_schema(summary="Change a database connection (tenant admins)", request=ConnectionUpdateSerializer, responses={200: dict, **errors(400, 401, 403, 404)})
+    @extend_schema(summary="Change a database connection (tenant admins)", request=ConnectionUpdateSerializer, responses={200: dict, **errors(400, 401, 403, 404, 429)})
     def put(self, request, connection_id):
         data_source = selectors.connection_get(request.user, connection_id)
         check_may_change(data_source, request.user)
