@@ -59,11 +59,23 @@ def test_embedded_broker_roundtrip(tmp_path):
     roundtrip(app, env, tmp_path)
 
 
+@pytest.mark.requires_redis
 def test_redis_broker_roundtrip(tmp_path):
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0] + "/15"
-    import redis
+    from django.conf import settings
 
-    redis.Redis.from_url(redis_url).flushdb()
-    env = {"PATH": os.environ["PATH"], "QUERENT_SECRET_KEY": "x", "REDIS_URL": redis_url, "QUERENT_VAR_DIR": str(tmp_path)}
-    app = Celery("client", broker=redis_url, backend=redis_url)
-    roundtrip(app, env, tmp_path)
+    from tests.fixtures.modes import delete_redis_keys
+
+    # The test's own key prefix (the worker's QUERENT_CHANNEL_PREFIX becomes kombu's global_keyprefix):
+    # its queue, bindings and result never meet another run's, and only its keys are deleted after.
+    prefix = f"querent-test-roundtrip-{uuid.uuid4().hex[:8]}"
+    options = {"global_keyprefix": f"{prefix}:"}
+    env = {"PATH": os.environ["PATH"], "QUERENT_SECRET_KEY": "x", "REDIS_URL": settings.REDIS_URL,
+           "QUERENT_CHANNEL_PREFIX": prefix, "QUERENT_VAR_DIR": str(tmp_path)}
+    app = Celery("client", broker=settings.REDIS_URL, backend=settings.REDIS_URL)
+    app.conf.broker_transport_options = options
+    app.conf.result_backend_transport_options = options
+    try:
+        roundtrip(app, env, tmp_path)
+    finally:
+        app.close()
+        delete_redis_keys(settings.REDIS_URL, prefix)

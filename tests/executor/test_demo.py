@@ -144,7 +144,7 @@ def test_management_command(tmp_path, capsys):
     call_command("load_demo_data", "--url", url)
     out = capsys.readouterr().out
     assert "Chinook demo ready" in out
-    data_source = DataSource.objects.get()
+    data_source = DataSource.objects.get(shared=True)  # (and the tenant's copy where the data directories allow it)
     assert (data_source.tenant, data_source.owner, data_source.connection_url) == ("acme", "admin", url)
     assert run_sql(data_source, "SELECT count(*) AS n FROM invoice").rows == [{"n": 412}]
 
@@ -153,4 +153,4 @@ def test_management_command(tmp_path, capsys):
 def test_management_command_default_url(settings, tmp_path):
     settings.DEMO_DATABASE_URL = f"sqlite:///{tmp_path}/default-demo.sqlite3"
     call_command("load_demo_data")
-    assert DataSource.objects.get().connection_url == settings.DEMO_DATABASE_URL
+    assert DataSource.objects.get(shared=True).connection_url == settings.DEMO_DATABASE_URL

@@ -4,15 +4,22 @@ These tests start real sandbox processes (bubblewrap where installed) and need n
 Hostile snippets live in test_sandbox_hostile.py; both use the stand-in host defined here.
 """
 
+import glob
 import json
 import logging
+import os
+import shutil
+import tempfile
 import textwrap
 import threading
 import time
 
 import pytest
+from django.conf import settings as django_settings
 
 from executor.sandbox import SandboxConfig, SandboxPool, ToolError, execute_python, warm_up
+from executor.sandbox import pool as pool_module
+from executor.sandbox import shutdown as shutdown_default_pool
 
 SAMPLE_ROWS = [{"n": 1, "label": "one"}, {"n": 2, "label": "two"}, {"n": 3, "label": "three"}]
 
@@ -56,10 +63,49 @@ def assert_still_works(pool: SandboxPool) -> None:
 
 
 def make_pool(**overrides) -> SandboxPool:
-    settings = {"pool_size": 2, "timeout": 5.0, "cpu_seconds": 3, "output_chars": 20_000, "first_uid": 61000}
+    # QUERENT_SANDBOX_DISABLE_BWRAP=1 (or a QUERENT_SANDBOX_BWRAP that is missing) runs these tests the
+    # way a machine without bubblewrap would; what needs bubblewrap then skips, saying so.
+    settings = {"pool_size": 2, "timeout": 5.0, "cpu_seconds": 3, "output_chars": 20_000, "first_uid": 61000,
+                "disable_bwrap": django_settings.SANDBOX_DISABLE_BWRAP, "bwrap": django_settings.SANDBOX_BWRAP}
     pool = SandboxPool(SandboxConfig(**{**settings, **overrides}))
     pool.start()
     return pool
+
+
+# What snippets in these tests write to /tmp: the sandbox's own tmpfs under bubblewrap; without it,
+# the host's, which is why the tests that write there need bubblewrap.
+SNIPPET_TMP_NAMES = ("id", "stolen", "marker", "locked", "allowed", "one", "escape", "fill*", "f[0-9]*")
+
+
+def tmp_traces(folder: str = "/tmp") -> set[str]:
+    return {path for name in SNIPPET_TMP_NAMES for path in glob.glob(os.path.join(folder, name))}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def host_tmp_untouched():
+    """Sandbox tests leave nothing in the host's temporary folder, with or without bubblewrap: the
+    fallback's per-zygote folders (tempfile.mkdtemp) go to a folder of the module's own, which must
+    be empty once the pools are shut down, and no snippet writes to the host's /tmp."""
+    before = tmp_traces()
+    previous, own = tempfile.tempdir, tempfile.mkdtemp(prefix="querent-test-sandbox-")
+    os.chmod(own, 0o711)  # the snippet's uid passes through to its own folder inside
+    tempfile.tempdir = own
+    try:
+        yield
+        shutdown_default_pool()  # the process-wide pool and its folders; the next use starts another
+    finally:
+        tempfile.tempdir = previous
+        left = os.listdir(own)
+        shutil.rmtree(own, ignore_errors=True)
+    assert not left, f"sandbox pools left folders behind: {left}"
+    written = tmp_traces() - before
+    assert not written, f"sandbox tests wrote into the host's temporary folder: {sorted(written)}"
+
+
+def needs_bwrap(pool):
+    if pool.mode != "bwrap":
+        pytest.skip("needs bubblewrap (not installed, or QUERENT_SANDBOX_DISABLE_BWRAP=1): without it the "
+                    "snippet's /tmp is the host's and there is no filesystem or network namespace")
 
 
 @pytest.fixture(scope="module")
@@ -552,7 +598,8 @@ def test_code_that_is_not_text_is_not_run(pool):
     assert pool.execute(b"print(1)", StandInHost())["error"] == "the code was not run: the code must be a string"
 
 
-def test_fallback_without_bubblewrap_still_confines_and_warns(caplog):
+def test_fallback_without_bubblewrap_still_confines_and_warns(caplog, monkeypatch):
+    monkeypatch.setattr(pool_module, "_warned", set())  # said once per process: maybe already, by an earlier pool
     with caplog.at_level(logging.WARNING, logger="querent.sandbox"):
         pool = make_pool(pool_size=1, disable_bwrap=True)
     try:

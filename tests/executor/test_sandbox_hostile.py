@@ -7,11 +7,17 @@ network namespace) are checked when the pool runs in bubblewrap, as it does wher
 
 import os
 import signal
+import sys
+import sysconfig
 import threading
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 
-from tests.executor.test_sandbox import StandInHost, assert_still_works, make_pool, run
+from tests.executor.test_sandbox import StandInHost, assert_still_works, host_tmp_untouched, make_pool, needs_bwrap, run
+
+__all__ = ["host_tmp_untouched"]  # the autouse fixture applies to this module too
 
 STOPPED = "the code was stopped: "
 
@@ -31,11 +37,6 @@ def contained(pool):
     assert_still_works(pool)
     assert_still_works(pool)
     assert {slot: zygote.process.pid for slot, zygote in pool._zygotes.items()} == before
-
-
-def needs_bwrap(pool):
-    if pool.mode != "bwrap":
-        pytest.skip("bubblewrap is not available here")
 
 
 def findings(result: dict) -> list[str]:
@@ -185,19 +186,46 @@ def test_reading_environment_and_other_processes_memory(contained):
     assert lines[1:] == ["refused PermissionError"] * 6
 
 
+def interpreter_paths() -> list[str]:
+    """Where this machine's Python is installed: the sandbox mounts that same interpreter."""
+    base = {"base": sys.base_prefix, "installed_base": sys.base_prefix,
+            "platbase": sys.base_exec_prefix, "installed_platbase": sys.base_exec_prefix}
+    paths = [os.path.realpath(getattr(sys, "_base_executable", sys.executable)), sysconfig.get_paths(vars=base)["stdlib"]]
+    if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        paths.append(sysconfig.get_config_var("LIBDIR"))
+    return paths
+
+
+def expected_view() -> tuple[list[str], list[str] | None]:
+    """What the sandbox's / (and the interpreter's home folder, if it is under /root) should list on
+    this host: its own /dev, /proc, /tmp and /sandbox, /usr, the host's /lib* and /bin where they are
+    symlinks into /usr (merged /usr) or real library folders, and the interpreter's top folder."""
+    tops = {"dev", "proc", "tmp", "sandbox", "usr"}
+    tops |= {name for name in ("bin", "lib", "lib64", "lib32", "libx32") if os.path.islink(f"/{name}")}
+    tops |= {name for name in ("lib", "lib64") if os.path.isdir(f"/{name}") and not os.path.islink(f"/{name}")}
+    parts = [Path(path).parts for path in interpreter_paths()]
+    tops |= {p[1] for p in parts}
+    root_home = sorted({p[2] for p in parts if p[1] == "root" and len(p) > 2}) if "root" in tops else None
+    return sorted(tops), root_home
+
+
 def test_reading_settings_secrets_and_databases(contained):
     needs_bwrap(contained)
-    result = run(contained, """
+    project, var = Path(settings.BASE_DIR), Path(settings.VAR_DIR)
+    secrets = [project / "config" / "settings.py", project / ".env", var / "querent.sqlite3", var / "secret_key",
+               Path.home() / ".bash_history", "/etc/passwd", "/etc/hostname", "/var/run/postgresql/.s.PGSQL.5432"]
+    result = run(contained, f"""
         import os
-        for path in ["/work/main/config/settings.py", "/work/main/.env", "/work/main/var/querent.sqlite3",
-                     "/work/main/var/secret_key", "/root/.bash_history", "/etc/passwd", "/etc/hostname",
-                     "/var/run/postgresql/.s.PGSQL.5432"]:
+        for path in {[str(path) for path in secrets]!r}:
             executor.print(os.path.exists(path))
-        executor.print(sorted(os.listdir("/")), os.listdir("/root"), os.path.exists("/work"))
+        executor.print(sorted(os.listdir("/")))
+        executor.print(os.listdir("/root") if os.path.isdir("/root") else None)
+        executor.print(os.path.exists({str(project)!r}))
     """)
     lines = findings(result)
     assert lines[:8] == ["False"] * 8
-    assert lines[8] == "['bin', 'dev', 'lib', 'lib64', 'proc', 'root', 'sandbox', 'tmp', 'usr'] ['.pyenv'] False"
+    tops, root_home = expected_view()
+    assert lines[8:] == [str(tops), str(root_home), "False"]
 
 
 # --- network ---------------------------------------------------------------------------------------------
@@ -347,17 +375,17 @@ def test_subclasses_escape(contained):
         found = {c.__name__: c for c in ().__class__.__base__.__subclasses__()}
         wrap_close = found["_wrap_close"]
         system = wrap_close.__init__.__globals__["system"]
-        executor.print("system", system("cat /work/main/config/settings.py > /tmp/stolen") != 0)
+        executor.print("system", system("cat SETTINGS_FILE > /tmp/stolen") != 0)
         popen = [c for c in object.__subclasses__() if c.__name__ == "Popen"]
         for cls in popen:
             try:
-                cls(["cat", "/work/main/config/settings.py"])
+                cls(["cat", "SETTINGS_FILE"])
                 executor.print("SPAWNED")
             except OSError:
                 executor.print("refused")
         import os
         executor.print("stolen", os.path.exists("/tmp/stolen") and os.path.getsize("/tmp/stolen"))
-    """)
+    """.replace("SETTINGS_FILE", str(Path(settings.BASE_DIR) / "config" / "settings.py")))
     lines = findings(result)
     assert lines[0] == "system True" and lines[-1] == "stolen False"
     assert "SPAWNED" not in lines
@@ -438,6 +466,7 @@ def test_closing_the_channel_and_exiting(contained):
 def test_no_state_persists_into_the_next_snippet():
     pool = make_pool(pool_size=1, first_uid=61300)
     try:
+        needs_bwrap(pool)  # it plants files in /tmp, which is the host's without bubblewrap
         planted = run(pool, """
             import builtins, json, os, sys, time, types
             open("/tmp/marker", "w").write("planted")

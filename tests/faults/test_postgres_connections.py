@@ -16,7 +16,8 @@ from tests.fakes.llm_server import text, tool_call
 from tests.support.principals import api_user, headers
 from tests.support.sse import iter_sse, read_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+# Only the test database's own backends are terminated; the server itself is never restarted.
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.requires_postgres]
 
 
 def terminate_connections(database: str) -> int:

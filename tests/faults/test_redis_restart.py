@@ -21,6 +21,7 @@ from tests.support.sse import iter_sse, read_until
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True),
+    pytest.mark.requires_redis,  # a Redis broker and wake-ups across a restart: the embedded pass has neither
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary to run a Redis of its own"),
 ]
 

@@ -6,9 +6,25 @@ from executor.models import DataSource
 
 def tenant_source(url: str, *, tenant: str, name: str = "Chinook demo", owner: str = "system",
                   tenant_wide: bool = True, actions=("issue_credit",)) -> DataSource:
-    """A PostgreSQL source of `tenant`, usable by all its principals (tenant_wide), writable with
-    approval: the confirmation flow needs a source that is not shared with every tenant."""
-    data_source = DataSource(name=name, engine="postgresql", connection_url=url, actions=list(actions), tenant_wide=tenant_wide)
+    """A PostgreSQL (or SQLite, by the URL) source of `tenant`, usable by all its principals
+    (tenant_wide), writable with approval: the confirmation flow needs a source that is not shared
+    with every tenant."""
+    engine = "sqlite" if url.startswith("sqlite:") else "postgresql"
+    data_source = DataSource(name=name, engine=engine, connection_url=url, actions=list(actions), tenant_wide=tenant_wide)
     data_source.tenant, data_source.owner = tenant, owner
     data_source.save()
     return data_source
+
+
+def query(url: str, sql: str) -> list[tuple]:
+    """Rows of `sql` read straight from a demo copy, PostgreSQL or SQLite (checks behind the API's back)."""
+    if url.startswith("sqlite:"):
+        import sqlite3
+        from contextlib import closing
+
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+            return conn.execute(sql).fetchall()
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql).fetchall()

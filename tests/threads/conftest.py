@@ -15,8 +15,9 @@ def thread():
 
 
 @pytest.fixture
-def tenant_demo(transactional_db, fresh_demo_pg_url):
+def tenant_demo(transactional_db, fresh_demo_url):
     """A private copy of the Chinook demo as tenant acme's tenant-wide data source (every api_user()
     may use it), committed so the live processes see it. A copy: these tests approve writes, and
-    a write needs a source that is not shared with every tenant (those are read-only)."""
-    return tenant_source(fresh_demo_pg_url, tenant="acme")
+    a write needs a source that is not shared with every tenant (those are read-only). PostgreSQL in
+    the services pass, SQLite in the embedded pass."""
+    return tenant_source(fresh_demo_url, tenant="acme")

@@ -1,4 +1,4 @@
-"""PromptQL threads end to end: real daphne + Celery worker on PostgreSQL and Redis, scripted LLM.
+"""PromptQL threads end to end: real daphne + Celery worker (PostgreSQL + Redis, or embedded), scripted LLM.
 
 Replays both examples of seed 000 event for event, on the Chinook demo data.
 """
@@ -7,11 +7,11 @@ import threading
 import uuid
 
 import httpx
-import psycopg
 import pytest
 
 from tests.fakes.llm_server import text, tool_call
 from tests.support.principals import api_user, headers
+from tests.support.sources import query as demo_query
 from tests.support.sse import iter_sse, read_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -43,16 +43,11 @@ REFUND_CODE = (
 REFUND_SQL = "SELECT issue_credit(5, 20.00) AS credit_id"
 
 
-def demo_query(url: str, sql: str):
-    with psycopg.connect(url) as conn:
-        return conn.execute(sql).fetchall()
-
-
 def post_stream(stack, user, path, body):
     return httpx.stream("POST", f"{stack.base_url}{path}", json=body, headers=headers(user), timeout=60)
 
 
-def test_top_customers_replays_seed_example_one(stack, llm, tenant_demo, fresh_demo_pg_url):
+def test_top_customers_replays_seed_example_one(stack, llm, tenant_demo, fresh_demo_url):
     user = api_user()
     question = f"Who are my top customers {uuid.uuid4().hex[:6]}"
     llm.script([
@@ -82,7 +77,7 @@ def test_top_customers_replays_seed_example_one(stack, llm, tenant_demo, fresh_d
     output = tool["output"]
     assert set(output) == {"output", "error", "sql_statements", "modified_artifacts"}
     assert output["error"] is None
-    expected = demo_query(fresh_demo_pg_url, "SELECT customer_id, SUM(total) FROM invoice GROUP BY customer_id ORDER BY 2 DESC, customer_id LIMIT 10")
+    expected = demo_query(fresh_demo_url, "SELECT customer_id, SUM(total) FROM invoice GROUP BY customer_id ORDER BY 2 DESC, customer_id LIMIT 10")
     assert [r["customer_id"] for r in output["sql_statements"][0]["result"]] == [r[0] for r in expected]
     assert [round(float(r["total_spent"]), 2) for r in output["sql_statements"][0]["result"]] == [round(float(r[1]), 2) for r in expected]
     lines = output["output"].splitlines()
@@ -114,9 +109,9 @@ def _refund_until_confirmation(stack, llm, user, answer_text):
     return response_cm, events_iter, before
 
 
-def test_refund_waits_for_confirmation_and_continues_on_same_stream(stack, llm, tenant_demo, fresh_demo_pg_url):
+def test_refund_waits_for_confirmation_and_continues_on_same_stream(stack, llm, tenant_demo, fresh_demo_url):
     user = api_user()
-    credits_before = demo_query(fresh_demo_pg_url, "SELECT count(*) FROM credit")[0][0]
+    credits_before = demo_query(fresh_demo_url, "SELECT count(*) FROM credit")[0][0]
     response_cm, events_iter, before = _refund_until_confirmation(
         stack, llm, user, 'The refund has been successfully processed.\n\n<artifact identifier="refund_result"/>'
     )
@@ -127,7 +122,7 @@ def test_refund_waits_for_confirmation_and_continues_on_same_stream(stack, llm, 
         thread_id = before[0].data["thread_id"]
         assert confirmation["message"] == REFUND_SQL and confirmation["thread_id"] == thread_id
         # Nothing was written while waiting.
-        assert demo_query(fresh_demo_pg_url, "SELECT count(*) FROM credit")[0][0] == credits_before
+        assert demo_query(fresh_demo_url, "SELECT count(*) FROM credit")[0][0] == credits_before
 
         decided = httpx.post(
             f"{stack.base_url}/threads/{thread_id}/user_confirmation",
@@ -144,7 +139,7 @@ def test_refund_waits_for_confirmation_and_continues_on_same_stream(stack, llm, 
     assert output["sql_statements"][0]["sql"] == REFUND_SQL
     credit_id = output["sql_statements"][0]["result"][0]["credit_id"]
     assert output["output"].startswith("SQL statement returned 1 rows, columns: ['credit_id']\nStored table artifact: identifier = 'refund_result'")
-    assert demo_query(fresh_demo_pg_url, f"SELECT customer_id, amount FROM credit WHERE id = {int(credit_id)}") == [(5, 20)]
+    assert demo_query(fresh_demo_url, f"SELECT customer_id, amount FROM credit WHERE id = {int(credit_id)}") == [(5, 20)]
 
     # Deciding again is refused and changes nothing.
     again = httpx.post(
@@ -156,9 +151,9 @@ def test_refund_waits_for_confirmation_and_continues_on_same_stream(stack, llm, 
     assert [c["status"] for c in detail["confirmations"]] == ["APPROVED"]
 
 
-def test_denied_refund_never_writes_and_model_explains(stack, llm, tenant_demo, fresh_demo_pg_url):
+def test_denied_refund_never_writes_and_model_explains(stack, llm, tenant_demo, fresh_demo_url):
     user = api_user()
-    credits_before = demo_query(fresh_demo_pg_url, "SELECT count(*) FROM credit")[0][0]
+    credits_before = demo_query(fresh_demo_url, "SELECT count(*) FROM credit")[0][0]
     response_cm, events_iter, before = _refund_until_confirmation(stack, llm, user, "The refund was not issued because you declined it.")
     try:
         thread_id = before[0].data["thread_id"]
@@ -174,13 +169,13 @@ def test_denied_refund_never_writes_and_model_explains(stack, llm, tenant_demo, 
     tool_output = after[0].data["output"]
     assert "did not approve" in tool_output["error"]
     assert tool_output["sql_statements"] == []
-    assert demo_query(fresh_demo_pg_url, "SELECT count(*) FROM credit")[0][0] == credits_before
+    assert demo_query(fresh_demo_url, "SELECT count(*) FROM credit")[0][0] == credits_before
     # The model was told: its next request carries the tool error.
     last_request = llm.requests[-1]
     assert "did not approve" in last_request["messages"][-1]["content"]
 
 
-def test_confirmation_errors_are_4xx_without_effect(stack, llm, tenant_demo, fresh_demo_pg_url):
+def test_confirmation_errors_are_4xx_without_effect(stack, llm, tenant_demo, fresh_demo_url):
     user, other = api_user(), api_user()
     response_cm, events_iter, before = _refund_until_confirmation(stack, llm, user, "ok")
     try:

@@ -82,7 +82,7 @@ def test_websocket_rejects_bad_credentials_and_foreign_threads(stack, llm, tenan
         assert json.loads(ws.recv(timeout=10)) == {"type": "error", "message": "confirmation not found on this thread"}
 
 
-def test_cancel_a_waiting_run(stack, llm, tenant_demo, fresh_demo_pg_url):
+def test_cancel_a_waiting_run(stack, llm, tenant_demo):
     user = api_user()
     question = f"refund to cancel {uuid.uuid4().hex[:6]}"
     llm.script([tool_call(REFUND_CODE)], match=question)
@@ -110,7 +110,7 @@ def fast_stack(stack_factory, scripted_llm):
     )
 
 
-def test_confirmation_times_out(fast_stack, llm, tenant_demo, fresh_demo_pg_url):
+def test_confirmation_times_out(fast_stack, llm, tenant_demo):
     user = api_user()
     question = f"refund that nobody approves {uuid.uuid4().hex[:6]}"
     llm.script([tool_call(REFUND_CODE), text("Nobody approved it, so nothing changed.")], match=question)
@@ -128,7 +128,7 @@ def test_confirmation_times_out(fast_stack, llm, tenant_demo, fresh_demo_pg_url)
     assert late.status_code == 409
 
 
-def test_worker_killed_mid_run_is_retried_on_another_worker(fast_stack, llm, tenant_demo, fresh_demo_pg_url):
+def test_worker_killed_mid_run_is_retried_on_another_worker(fast_stack, llm, tenant_demo):
     user = api_user()
     question = f"refund then crash {uuid.uuid4().hex[:6]}"
     llm.script([tool_call(REFUND_CODE, call_id="call_crash"), text("The previous attempt was interrupted; nothing was changed.")], match=question)
