@@ -146,6 +146,12 @@ else:
 CELERY_RESULT_BACKEND = env_str(
     "CELERY_RESULT_BACKEND", REDIS_URL or f"db+sqlite:///{VAR_DIR / 'celery-results.sqlite3'}"
 )
+# Celery's own Redis keys (queues, bindings, unacked messages, results) carry the prefix too, so
+# deployments (and test runs) sharing a Redis database neither take each other's tasks nor mix keys.
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{CHANNEL_PREFIX}:"}
+if CELERY_RESULT_BACKEND.startswith(("redis://", "rediss://")):
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{CHANNEL_PREFIX}:"}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
