@@ -1,113 +1,188 @@
-"""OpenGPTs `/runs/stream` under a zero-latency scripted LLM, on real daphne + Celery + Postgres + Redis.
+"""Querent and the real OpenGPTs backend side by side: `POST /threads` + `POST /runs/stream`.
 
-Prints runs/s, p50/p95 run latency and time to the first `data` event at concurrency 1 and 10, beside
-OpenGPTs' own figures measured on this kind of machine (13.4 runs/s sequential, p50 71 ms; 19.5
-runs/s at concurrency 10, p50 489 ms, first `data` 123 ms) as ratios. Each iteration creates a thread
-and streams one run on it, as a fresh OpenGPTs conversation does.
+One invocation starts both products on this machine: Querent (1 daphne + 1 Celery worker,
+PostgreSQL + Redis, a scratch database) and OpenGPTs (upstream's unchanged backend from the anchor
+folder, one uvicorn process as its Dockerfile starts it, its own scratch database; see
+bench/_opengpts.py, which installs what it needs on first use). Both answer from the same
+zero-latency scripted LLM (tests/fakes/llm_server.py, the OpenAI chat-completions protocol,
+Nagle's algorithm off); OpenGPTs' assistant is its chatbot on "GPT 3.5 Turbo", which calls that
+server at OPENAI_BASE_URL. The same client code drives both.
 
-The machine's speed drifts by up to 1.5x within minutes, so the measurement is repeated in rounds
-(concurrency 1, then 10, in each) on one stack: every round is printed, then the median round.
+Each iteration creates a thread and streams one run on it. Measured per iteration: the run's
+latency (request to `end`), the time to the first answer text (the first `data` frame holding an
+AI message with non-empty content: OpenGPTs' first `data` frame is an echo of the input, so the
+first frame would flatter it), and the CPU of each product's server processes per iteration
+(Querent: web + worker; OpenGPTs: its uvicorn process). Rounds alternate products (Querent,
+OpenGPTs, then OpenGPTs, Querent, ...) at each concurrency, with VACUUM ANALYZE on both databases
+before every round; the ratios are medians of the ratios of paired rounds.
 
-    .venv/bin/python bench/opengpts_runs.py [--runs 200] [--rounds 3]
+    .venv/bin/python bench/opengpts_runs.py [--runs 100] [--rounds 3] [--concurrency 1 10]
 """
 
 import argparse
+import json
+import os
+import statistics
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from _stack import bench_stack, cpu_seconds, percentile, progress
+from _opengpts import opengpts_server
+from _stack import PG, bench_stack, cpu_seconds, percentile, progress
 
-OPENGPTS = {1: {"rate": 13.4, "p50": 0.071}, 10: {"rate": 19.5, "p50": 0.489, "first_data": 0.123}}
+QUESTION = "have a good day"
+ANSWER = "You too! If you have any other questions, feel free to ask. "
 
 
 def fallback(body):
     from tests.fakes.llm_server import last_user_text, text
 
-    return text("You too! If you have any other questions, feel free to ask. " + last_user_text(body)[-8:], chunks=4)
+    return text(ANSWER + last_user_text(body)[-8:], chunks=4)
 
 
-def one_run(client, base, headers, thread_id, n):
+class Product:
+    def __init__(self, name: str, base: str, headers: dict, cookies: dict, database: str, pids: list[int], assistant_body: dict):
+        self.name, self.base, self.headers, self.cookies, self.database, self.pids = name, base, headers, cookies, database, pids
+        with httpx.Client(headers=headers, cookies=cookies) as client:
+            response = client.post(f"{base}/assistants", json=assistant_body)
+            response.raise_for_status()
+            self.assistant_id = response.json()["assistant_id"]
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(headers=self.headers, cookies=self.cookies, timeout=60)
+
+    def cpu(self) -> float:
+        return sum(map(cpu_seconds, self.pids))
+
+
+def is_answer(message: dict) -> bool:
+    return message.get("type") in ("ai", "AIMessageChunk") and bool(message.get("content"))
+
+
+def iteration(product: Product, client: httpx.Client, n) -> tuple[float, float]:
+    """A new thread (not timed) and one streamed run on it: (latency, time to first answer text)."""
+    response = client.post(f"{product.base}/threads", json={"name": f"t{n}", "assistant_id": product.assistant_id})
+    response.raise_for_status()
+    body = {"thread_id": response.json()["thread_id"], "input": [{"content": f"{QUESTION} {n}", "type": "human"}]}
     started = time.monotonic()
-    first_data = None
-    body = {"thread_id": thread_id, "input": {"messages": [{"content": f"have a good day {n}", "type": "human"}]}}
-    ended = None
-    with client.stream("POST", f"{base}/runs/stream", json=body, headers=headers, timeout=60) as response:
-        for line in response.iter_lines():
-            if line.startswith("event: data") and first_data is None:
-                first_data = time.monotonic() - started
-            if line.startswith("event: end") and ended is None:
-                ended = time.monotonic() - started
-            if line.startswith("event: error"):
-                raise RuntimeError("run failed")
-        # Read to the end of the stream, as an SSE client does: the connection is kept for the next run.
-    if ended is None:
-        raise RuntimeError("the stream ended without `end`")
-    return ended, first_data
+    first_answer = ended = None
+    event = None
+    with client.stream("POST", f"{product.base}/runs/stream", json=body) as stream:
+        if stream.status_code != 200:
+            raise RuntimeError(f"{product.name}: /runs/stream answered {stream.status_code}: {stream.read()[:300]!r}")
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+                if event == "end" and ended is None:
+                    ended = time.monotonic() - started
+                elif event == "error":
+                    raise RuntimeError(f"{product.name}: the run failed")
+            elif line.startswith("data:") and event == "data" and first_answer is None:
+                if any(is_answer(m) for m in json.loads(line[5:]) if isinstance(m, dict)):
+                    first_answer = time.monotonic() - started
+        # Read to the end of the stream, as an SSE client does: the connection serves the next run.
+    if ended is None or first_answer is None:
+        raise RuntimeError(f"{product.name}: the stream ended without {'`end`' if ended is None else 'answer text'}")
+    return ended, first_answer
 
 
-def measure(base, headers, assistant_id, runs, workers):
+def measure(product: Product, runs: int, workers: int) -> dict:
     latencies, firsts, lock = [], [], threading.Lock()
     counter = iter(range(runs))
 
-    def work(index):
-        with httpx.Client() as client:
+    def work(_):
+        with product.client() as client:
             for n in counter:
-                # A fresh thread per run (created outside the timed part): the run, not a growing
-                # history, is what is measured.
-                thread_id = client.post(f"{base}/threads", headers=headers, json={"name": f"t{n}", "assistant_id": assistant_id}).json()["thread_id"]
-                latency, first = one_run(client, base, headers, thread_id, n)
+                latency, first = iteration(product, client, n)
                 with lock:
                     latencies.append(latency)
                     firsts.append(first)
-                    progress(f"concurrency {workers}: {len(latencies)}/{runs}")
+                    progress(f"{product.name} concurrency {workers}: {len(latencies)}/{runs}")
 
+    cpu_before = product.cpu()
     started = time.monotonic()
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(work, range(workers)))
-    return runs / (time.monotonic() - started), latencies, firsts
+    elapsed = time.monotonic() - started
+    progress("")
+    return {"rate": runs / elapsed, "latencies": latencies, "firsts": firsts, "cpu": (product.cpu() - cpu_before) / runs}
 
 
-def describe(workers: int, rate: float, latencies: list, firsts: list) -> str:
-    base_line = OPENGPTS[workers]
-    line = (f"concurrency {workers:>2}: {rate:6.1f} runs/s ({rate / base_line['rate']:.1f}× OpenGPTs' {base_line['rate']})   "
-            f"p50 {percentile(latencies, 50) * 1000:.1f} ms (OpenGPTs {base_line['p50'] * 1000:.0f} ms)   "
-            f"p95 {percentile(latencies, 95) * 1000:.1f} ms   first data p50 {percentile(firsts, 50) * 1000:.1f} ms")
-    if "first_data" in base_line:
-        line += f" (OpenGPTs {base_line['first_data'] * 1000:.0f} ms)"
-    return line
+def vacuum_analyze(*databases: str) -> None:
+    import psycopg
+
+    for database in databases:
+        with psycopg.connect(f"{PG}/{database}", autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+
+
+def line(name: str, result: dict) -> str:
+    return (f"{name:<8} {result['rate']:6.1f} runs/s   p50 {percentile(result['latencies'], 50) * 1000:6.1f} ms   "
+            f"p95 {percentile(result['latencies'], 95) * 1000:6.1f} ms   first answer text p50 "
+            f"{percentile(result['firsts'], 50) * 1000:6.1f} ms   CPU per iteration {result['cpu'] * 1000:5.1f} ms")
+
+
+def load() -> str:
+    return " ".join(open("/proc/loadavg").read().split()[:3])
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=200, help="runs per concurrency level and round")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=100, help="iterations per product, concurrency level and round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--warm", type=int, default=20, help="unmeasured iterations per product first")
     args = parser.parse_args()
-    rounds: dict[int, list] = {1: [], 10: []}
-    print("OpenGPTs /runs/stream, zero-latency scripted LLM, 1 daphne + 1 worker (-P threads -c 8), Postgres + Redis")
-    with bench_stack(fallback) as (stack, llm, headers, data_source_id):
-        base = stack.base_url
-        with httpx.Client(headers=headers) as client:
-            assistant = client.post(f"{base}/assistants", json={"name": "bench", "config": {"configurable": {}}}).json()
-            warm = client.post(f"{base}/threads", json={"name": "warm", "assistant_id": assistant["assistant_id"]}).json()["thread_id"]
-            for i in range(10):
-                one_run(client, base, headers, warm, f"warm {i}")
-        processes = {"web": [stack.web.pid], "worker": [worker.pid for worker in stack.workers]}
-        for number in range(1, args.rounds + 1):
-            for workers in (1, 10):
-                cpu_before = {name: sum(map(cpu_seconds, pids)) for name, pids in processes.items()}
-                rate, latencies, firsts = measure(base, headers, assistant["assistant_id"], args.runs, workers)
-                cpu = {name: (sum(map(cpu_seconds, pids)) - cpu_before[name]) / args.runs * 1000 for name, pids in processes.items()}
-                rounds[workers].append((rate, latencies, firsts))
-                progress("")
-                print(f"round {number}  {describe(workers, rate, latencies, firsts)}   "
-                      f"CPU per thread + run: web {cpu['web']:.1f} ms, worker {cpu['worker']:.1f} ms", flush=True)
-    print(f"median of {args.rounds} round(s), by runs/s:")
-    for workers, measured in rounds.items():
-        median = sorted(measured, key=lambda r: r[0])[(len(measured) - 1) // 2]
-        print(f"  {describe(workers, *median)}")
+    print(f"OpenGPTs /threads + /runs/stream, side by side; zero-latency scripted LLM; {args.runs} iterations per round")
+    print(f"machine: {os.cpu_count()} cores, load average at start {load()}")
+    with bench_stack(fallback) as (stack, llm, headers, _), opengpts_server(llm.base_url) as (og_base, og_pid, og_database):
+        querent = Product("Querent", stack.base_url, headers, {}, os.environ["DATABASE_URL"].rsplit("/", 1)[1],
+                          [stack.web.pid, *(worker.pid for worker in stack.workers)], {"name": "bench", "config": {"configurable": {}}})
+        opengpts = Product("OpenGPTs", og_base, {}, {"opengpts_user_id": "bench"}, og_database, [og_pid], {
+            "name": "bench", "public": False,
+            "config": {"configurable": {"type": "chatbot", "type==chatbot/llm_type": "GPT 3.5 Turbo",
+                                        "type==chatbot/system_message": "You are helpful"}},
+        })
+        commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
+        print(f"Querent {commit or ''}: 1 daphne + {len(stack.workers)} Celery worker process(es); "
+              f"OpenGPTs (upstream 8e7fef7, unchanged): 1 uvicorn process")
+        for product in (querent, opengpts):
+            progress(f"warming {product.name} …")
+            with product.client() as client:
+                for i in range(args.warm):
+                    iteration(product, client, f"warm {i}")
+        progress("")
+        results = {(p.name, c): [] for p in (querent, opengpts) for c in args.concurrency}
+        for number in range(args.rounds):
+            order = (querent, opengpts) if number % 2 == 0 else (opengpts, querent)
+            for workers in args.concurrency:
+                for product in order:
+                    vacuum_analyze(querent.database, opengpts.database)
+                    result = measure(product, args.runs, workers)
+                    results[(product.name, workers)].append(result)
+                    print(f"round {number + 1}  c{workers:<2}  {line(product.name, result)}   load {load()}", flush=True)
+    print(f"\nsummary over {args.rounds} round(s) (runs/s and CPU: median round; latencies: all iterations); "
+          f"load average at end {load()}")
+    for workers in args.concurrency:
+        pooled = {}
+        for name in ("Querent", "OpenGPTs"):
+            rounds = results[(name, workers)]
+            pooled[name] = {
+                "rate": statistics.median(r["rate"] for r in rounds),
+                "latencies": [x for r in rounds for x in r["latencies"]],
+                "firsts": [x for r in rounds for x in r["firsts"]],
+                "cpu": statistics.median(r["cpu"] for r in rounds),
+            }
+            print(f"  c{workers:<2} {line(name, pooled[name])}")
+        paired = [q["rate"] / o["rate"] for q, o in zip(results[("Querent", workers)], results[("OpenGPTs", workers)])]
+        q, o = pooled["Querent"], pooled["OpenGPTs"]
+        print(f"  c{workers:<2} ratio Querent/OpenGPTs: runs/s {statistics.median(paired):.2f}× (paired rounds: "
+              f"{', '.join(f'{r:.2f}' for r in paired)}); p50 latency {percentile(o['latencies'], 50) / percentile(q['latencies'], 50):.2f}× lower; "
+              f"first answer text p50 {percentile(o['firsts'], 50) / percentile(q['firsts'], 50):.2f}× sooner; "
+              f"CPU per iteration {o['cpu'] / q['cpu']:.2f}× less")
 
 
 if __name__ == "__main__":
