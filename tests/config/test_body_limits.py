@@ -15,11 +15,10 @@ import time
 
 import httpx
 import pytest
-from django.conf import settings
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.fixtures.stack import Stack, redis_url_for_stack
+from tests.fixtures.stack import Stack, stack_redis_url, test_database_url
 from tests.support.principals import api_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -34,14 +33,12 @@ REPLY_TIMEOUT = 15
 
 @pytest.fixture(scope="module")
 def web(django_db_setup, tmp_path_factory):
-    database = settings.DATABASES["default"]
-    assert database["NAME"].startswith("test_")
-    database_url = f"postgres://{database['USER'] or 'postgres'}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}"
+    database_url = test_database_url()  # PostgreSQL or, in the embedded pass, the SQLite test file
     log_dir = tmp_path_factory.mktemp("body-limits")
     tmp_dir = log_dir / "tmp"
     tmp_dir.mkdir()
     stack = Stack(
-        database_url=database_url, redis_url=redis_url_for_stack(11), llm_base_url=None, log_dir=log_dir,
+        database_url=database_url, redis_url=stack_redis_url(11), llm_base_url=None, log_dir=log_dir,
         env={"QUERENT_MAX_BODY_BYTES": str(LIMIT), "QUERENT_MAX_WS_MESSAGE_BYTES": str(WS_LIMIT), "TMPDIR": str(tmp_dir)},
     )
     stack.tmp_dir = tmp_dir

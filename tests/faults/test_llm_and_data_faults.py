@@ -59,6 +59,7 @@ def test_malformed_tool_call_json_is_a_tool_error_the_model_sees(stack, llm, ten
 
 def test_data_source_down_is_a_tool_error_not_a_crash(stack, llm, tenant_demo):
     user, question = api_user(), f"db down {uuid.uuid4().hex[:6]}"
+    tenant_demo.engine = "postgresql"  # (the embedded pass's demo copy is SQLite)
     tenant_demo.connection_url = "postgresql://postgres@127.0.0.1:1/nowhere"  # nothing listens on port 1
     tenant_demo.save()
     llm.script([tool_call("executor.print(executor.run_sql('SELECT 1 AS one'))"), text("The database is unreachable right now.")], match=question)
