@@ -13,6 +13,16 @@ from executor.errors import TooManyConnectionTests
 log = logging.getLogger(__name__)
 
 
+class Conflict(Exception):
+    """The request is valid but the object's state does not allow it (a run already in progress,
+    a confirmation already decided): 409 in every dialect."""
+
+
+class _ConflictResponse(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
 def first_error(errors) -> str:
     """'field: message' for the first problem in a DRF error structure."""
     if isinstance(errors, dict):
@@ -32,6 +42,8 @@ def exception_handler(exc, context):
     elif isinstance(exc, PermissionDenied):
         # A refusal that says why keeps its code (tenant_admin_required, data_source_unavailable).
         exc = exceptions.PermissionDenied(str(exc) or None, code=getattr(exc, "code", None))
+    elif isinstance(exc, Conflict):
+        exc = _ConflictResponse(str(exc))
     elif isinstance(exc, TooManyConnectionTests):
         exc = exceptions.Throttled(wait=exc.retry_after, detail=str(exc))
     response = drf_exception_handler(exc, context)

@@ -119,30 +119,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 EMBEDDED = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite files, the embedded broker and CSV exports live here
 
-# --- broker, channel layer -----------------------------------------------------------------
+# --- broker -----------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 # Names every Redis key and pub/sub channel of this deployment, so several can share one Redis.
 CHANNEL_PREFIX = env_str("QUERENT_CHANNEL_PREFIX", "querent")
 if REDIS_URL:
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis'
-                # blocking pop: an idle receive would time out instead of returning empty.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
-                "prefix": CHANNEL_PREFIX,
-                "capacity": 1000,
-                "expiry": 30,
-            },
-        }
-    }
 else:
     # No server needed: kombu's SQLAlchemy transport over a SQLite file shared by web and worker
     # (config/broker.py registers the alias with a fast polling interval).
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", f"querent-sqla+sqlite:///{VAR_DIR / 'broker.sqlite3'}")
-    CHANNEL_LAYERS = {}
+# No channel layer: the websocket consumers follow the event log like every stream, woken by the
+# Redis pub/sub hub (threads.hub), and never send to one another.
+CHANNEL_LAYERS = {}
 CELERY_RESULT_BACKEND = env_str(
     "CELERY_RESULT_BACKEND", REDIS_URL or f"db+sqlite:///{VAR_DIR / 'celery-results.sqlite3'}"
 )

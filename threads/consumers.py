@@ -146,8 +146,8 @@ class ThreadConsumer(AsyncJsonWebsocketConsumer):
     @in_worker_thread
     def _start(self, message: str):
         thread = None if self.thread_id is None else selectors.get_thread(self.principal, self.thread_id)
-        thread, _ = services.do_ask(self.principal, thread, message)
-        return thread.id, thread.last_seq  # as it was before the run (do_ask)
+        thread, run = services.do_ask(self.principal, thread, message)
+        return thread.id, run.start_event.seq - 1  # the pump replays from the run's `start`
 
     async def _on_confirm(self, content):
         serializer = ConfirmationDecisionSerializer(data=content)

@@ -1,6 +1,6 @@
 """The agent loop: one run, from the user's message to `finish`, inside a Celery worker.
 
-Every state change is written together with the event that describes it (threads.events), so a
+Every state change is written together with the event that describes it (threads.store), so a
 stream replaying the log sees exactly what happened, and a run killed half-way can be resumed
 from what was committed.
 """
@@ -10,29 +10,22 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from datetime import datetime
-from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from assistants import limits, llm
 from config.identity import Principal
 from config.logging import log_context
-from config.prepared import PreparedRead, PreparedUpdate, together
 from config.worker import run_periodically
 from executor import services as sql_services
 from executor.errors import DataSourceUnavailable
 from executor.selectors import data_source_for_use
 
 from . import prompt
-from .prompt import run_thread_messages
-from .events import append_event, emit
 from .models import Artifact, Confirmation, Message, Run, RunEvent, Thread
-from .services import add_message, do_finish_run, finish_run, requeue_run, save_reply
+from .store import store
 
 log = logging.getLogger(__name__)
 
@@ -87,111 +80,20 @@ class Heartbeats:
 heartbeats = Heartbeats()
 
 
-# Written and read at every claim, so compiled once per worker thread: a queued run taken, and the
-# run with what the agent loop needs.
-_take_queued_run = PreparedUpdate(
-    lambda pk, worker, now, max_attempts: (
-        Run.objects.filter(pk=pk, status=Run.Status.QUEUED, cancel_requested=False, attempts__lt=max_attempts),
-        {"status": Run.Status.RUNNING, "attempts": F("attempts") + 1, "worker": worker,
-         "started_at": Coalesce("started_at", Value(now)), "heartbeat_at": now},
-    ),
-    (uuid.UUID(int=0), "\x00worker", datetime(2000, 1, 1, 0, 0, 0, 1, tzinfo=dt_timezone.utc), 2_000_000_007),
-)
-# The data source's stored schema is left out: the prompt takes it from executor.schema's memory.
-_run_to_execute = PreparedRead(
-    lambda pk: Run.objects.select_related("thread__assistant__data_source").defer("thread__assistant__data_source__schema_cache").filter(pk=pk),
-    (uuid.UUID(int=0),),
-)
-
-
 def claim(run_id, worker: str) -> Run | None:
-    """Take the run if it is queued, or if its previous worker stopped heart-beating.
-
-    Returns it with its thread, assistant and data source loaded, as the agent loop needs them,
-    and with its thread's messages as `prefetched_history` when they were read with it (else None).
-    """
-    waited_since = None
-    pk = uuid.UUID(str(run_id))
-    while True:
-        now = timezone.now()
-        # The usual case: a queued run, not cancelled, with attempts left, taken and read back
-        # with its thread's messages in one round trip.
-        taken, loaded, history = together(
-            (_take_queued_run, (pk, worker[:200], now, settings.RUN_MAX_ATTEMPTS)), (_run_to_execute, (pk,)), (run_thread_messages, (pk,)),
-        )
-        if taken:
-            break
-        history = None
-        # Not simply queued. Most often not written yet (its dispatch overtook its write), which
-        # the read above has told: then no locking checks, just a moment's wait.
-        if loaded:
-            run = _claim_after_checks(run_id, worker, now)
-            if run is None:
-                return None
-            if run is not NOT_WRITTEN_YET:
-                loaded = _run_to_execute.read(pk)
-                break
-        # A new thread's run is dispatched before the statement that writes it commits
-        # (services._start_on_new_thread): give that statement a moment.
-        waited_since = waited_since or time.monotonic()
-        waited = time.monotonic() - waited_since
-        if waited >= settings.RUN_VISIBLE_WITHIN:
-            log.warning("run %s was never written; nothing to do", run_id)
-            return None
-        time.sleep(0.0005 if waited < 0.02 else 0.02)
-    if not loaded:
-        raise Run.DoesNotExist(f"run {run_id} not found")
-    run = loaded[0]
-    run.prefetched_history = history
-    if run.attempts > 1:
-        with transaction.atomic():
-            _close_interrupted_tool_calls(run)
-        run.prefetched_history = None  # that may have added messages
+    """Take the run (threads.store: queued, or its worker lost), loaded as the agent loop needs
+    it; None when it is not this worker's to run."""
+    run = store.claim(run_id, worker)
+    if run is not None and run.attempts > 1:
+        _close_interrupted_tool_calls(run)
     return run
-
-
-NOT_WRITTEN_YET = object()
-
-
-def _claim_after_checks(run_id, worker: str, now):
-    """claim() for a run that is not simply queued: redelivered, stale, cancelled or out of
-    attempts (None), or not there at all (NOT_WRITTEN_YET)."""
-    with transaction.atomic():
-        run = Run.objects.select_for_update().filter(pk=run_id).first()
-        if run is None:
-            return NOT_WRITTEN_YET
-        if run.is_terminal:
-            return None
-        fresh = run.heartbeat_at and (now - run.heartbeat_at).total_seconds() < settings.RUN_STALE_AFTER
-        if run.status != Run.Status.QUEUED and fresh:
-            return None  # another worker has it (a redelivered message)
-        if run.cancel_requested:
-            finish_run(run, Run.Status.CANCELLED)
-            return None
-        if run.attempts >= settings.RUN_MAX_ATTEMPTS:
-            finish_run(run, Run.Status.FAILED, error="The run was interrupted too many times and was stopped.")
-            return None
-        run.status = Run.Status.RUNNING
-        run.attempts += 1
-        run.worker = worker[:200]
-        run.started_at = run.started_at or now
-        run.heartbeat_at = now
-        run.save(update_fields=["status", "attempts", "worker", "started_at", "heartbeat_at"])
-    return run
-
-
-def _cancel_pending_confirmations(run: Run, decided_by: str) -> None:
-    """Nobody waits on these any more: an approval given now must not look as if it did something."""
-    for confirmation in Confirmation.objects.filter(run=run, status=Confirmation.Status.PENDING):
-        Confirmation.objects.filter(pk=confirmation.pk).update(
-            status=Confirmation.Status.CANCELED, decided_at=timezone.now(), decided_by=decided_by
-        )
-        append_event(run.thread_id, run.id, "confirmation_decided", {"confirmation_id": str(confirmation.pk), "status": "CANCELED"})
 
 
 def _close_interrupted_tool_calls(run: Run) -> None:
-    """A previous attempt died inside a tool call: record that, rather than run the code twice."""
-    _cancel_pending_confirmations(run, "worker lost")
+    """A previous attempt died inside a tool call: record that, rather than run the code twice.
+    Its pending confirmation is closed: nobody waits on it any more, and an approval given now
+    must not look as if it did something."""
+    store.close_confirmations(Confirmation.objects.filter(run=run), Confirmation.Status.CANCELED, "worker lost")
     answered = set(Message.objects.filter(thread_id=run.thread_id, role=Message.Role.TOOL).values_list("tool_call_id", flat=True))
     for message in Message.objects.filter(thread_id=run.thread_id, run=run, role=Message.Role.AI):
         for call in message.tool_calls:
@@ -291,7 +193,7 @@ def request_confirmation(run: Run, tool_call_id: str, sql: str, reason: str = ""
             expires_at=timezone.now() + timezone.timedelta(seconds=settings.CONFIRMATION_TIMEOUT),
         )
         Run.objects.filter(pk=run.pk).update(status=Run.Status.REQUIRES_ACTION)
-        append_event(run.thread_id, run.id, "user_confirmation", {
+        store.append_event(run.thread_id, run.id, "user_confirmation", {
             "confirmation_id": str(confirmation.id), "message": sql, "thread_id": str(run.thread_id),
         })
     return confirmation
@@ -308,12 +210,7 @@ def wait_for_decision(run: Run, confirmation: Confirmation) -> str:
                 return row.status
             remaining = (row.expires_at - timezone.now()).total_seconds()
             if remaining <= 0:
-                with transaction.atomic():
-                    expired = Confirmation.objects.filter(pk=row.pk, status=Confirmation.Status.PENDING).update(
-                        status=Confirmation.Status.TIMED_OUT, decided_at=timezone.now(), decided_by="timeout"
-                    )
-                    if expired:
-                        append_event(run.thread_id, run.id, "confirmation_decided", {"confirmation_id": str(row.pk), "status": "TIMED_OUT"})
+                store.close_confirmations(Confirmation.objects.filter(pk=row.pk), Confirmation.Status.TIMED_OUT, "timeout")
                 continue
             if draining.is_set():
                 raise HandOver()
@@ -324,12 +221,11 @@ def wait_for_decision(run: Run, confirmation: Confirmation) -> str:
 
 
 def _record_tool_result(run: Run, call_id: str, name: str, output: dict) -> None:
-    with transaction.atomic():
-        message = add_message(
-            Thread(pk=run.thread_id), role=Message.Role.TOOL, content=prompt.compact_tool_result(output),
-            run=run, tool_call_id=call_id, name=name,
-        )
-        append_event(run.thread_id, run.id, "tool_response_message", {"call_id": call_id, "output": output}, message_id=message.id)
+    message = Message(thread_id=run.thread_id, run=run, role=Message.Role.TOOL, content=prompt.compact_tool_result(output),
+                      tool_call_id=call_id, name=name)
+    event = RunEvent(thread_id=run.thread_id, run_id=run.id, type="tool_response_message", data={"call_id": call_id, "output": output},
+                     message_id=message.id)
+    store.add_reply(message, event)
 
 
 def _tool_error(message: str) -> dict:
@@ -394,8 +290,7 @@ class AgentLoop:
             if self.run.steps >= max_steps:
                 self._say(f"I stopped after {max_steps} steps without a final answer. Ask me to continue if you want me to keep going.")
                 return
-            history, self.run.prefetched_history = getattr(self.run, "prefetched_history", None), None  # read with the claim: first step only
-            completion, answer = self._call_llm(system + prompt.history_messages(self.thread, history), tools)
+            completion, answer = self._call_llm(system + prompt.history_messages(self.thread), tools)
             self.run.steps += 1
             if not completion.tool_calls:
                 self.answer = answer  # written with the run's end: one commit, not two
@@ -420,10 +315,10 @@ class AgentLoop:
                     last_flush = 0.0  # the first token goes out at once: it is what people wait for
                 buffer.append(item.text)
                 if time.monotonic() - last_flush >= DELTA_FLUSH_SECONDS:
-                    emit(self.run.thread_id, self.run.id, "assistant_delta", {"text": "".join(buffer)}, message_id=message_id)
+                    store.emit(self.run.thread_id, self.run.id, "assistant_delta", {"text": "".join(buffer)}, message_id=message_id)
                     buffer, last_flush = [], time.monotonic()
             elif isinstance(item, llm.Retrying):
-                emit(self.run.thread_id, self.run.id, "llm_retry", {"attempt": item.attempt, "delay": item.delay, "reason": item.reason})
+                store.emit(self.run.thread_id, self.run.id, "llm_retry", {"attempt": item.attempt, "delay": item.delay, "reason": item.reason})
             elif isinstance(item, llm.Completion):
                 completion = item
         # Text still buffered here is not sent as a delta: the final message, written next, carries it.
@@ -434,7 +329,7 @@ class AgentLoop:
             self.timings["first_token_seconds"] = round(first_token_at - started, 4)
         calls = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in completion.tool_calls]
         # The model's message and its event, not yet written: a final answer is written with the
-        # run's end (services.do_finish_run), a step with tool calls by _record_step.
+        # run's end (store.finish_run), a step with tool calls by _record_step.
         message = Message(
             id=message_id, thread_id=self.run.thread_id, run=self.run, role=Message.Role.AI, content=completion.text or "", tool_calls=calls,
             metadata={
@@ -451,9 +346,7 @@ class AgentLoop:
 
     def _record_step(self, answer) -> None:
         """Write a reply that asks for tools, with the run's progress, in one transaction."""
-        with transaction.atomic():
-            save_reply(*answer)
-            Run.objects.filter(pk=self.run.pk).update(steps=self.run.steps, usage=self.usage)
+        store.add_reply(*answer, steps=self.run.steps, usage=self.usage)
 
     def _execute_tool_call(self, call) -> bool:
         from executor.sandbox import execute_python
@@ -479,9 +372,9 @@ class AgentLoop:
         return host.cancelled
 
     def _say(self, text: str) -> None:
-        with transaction.atomic():
-            message = add_message(self.thread, role=Message.Role.AI, content=text, run=self.run)
-            append_event(self.run.thread_id, self.run.id, "assistant_response_message", {"text": text, "tool_calls": []}, message_id=message.id)
+        message = Message(thread_id=self.run.thread_id, run=self.run, role=Message.Role.AI, content=text)
+        store.add_reply(message, RunEvent(thread_id=self.run.thread_id, run_id=self.run.id, type="assistant_response_message",
+                                          data={"text": text, "tool_calls": []}, message_id=message.id))
 
     def _add_usage(self, usage) -> None:
         if usage is None:
@@ -511,8 +404,8 @@ def hand_over(run: Run, loop: "AgentLoop | None") -> None:
     """Put the run back in the queue for another worker, with what this attempt used so far."""
     used = {"usage": loop.usage, "timings": loop.timings, "steps": loop.run.steps} if loop is not None else {}
     with transaction.atomic():
-        _cancel_pending_confirmations(run, "worker shutdown")
-        requeue_run(run, reason="worker shutting down", **used)
+        store.close_confirmations(Confirmation.objects.filter(run=run), Confirmation.Status.CANCELED, "worker shutdown")
+        store.requeue_run(run, reason="worker shutting down", **used)
 
 
 def _execute_run(run_id, worker: str) -> str | None:
@@ -541,6 +434,6 @@ def _execute_run(run_id, worker: str) -> str | None:
             status, error = Run.Status.FAILED, f"Internal error while running ({type(exc).__name__})."
         answer = loop.answer if loop is not None and status == Run.Status.COMPLETED else None
         used = {"usage": loop.usage, "timings": loop.timings, "steps": loop.run.steps} if loop is not None else {}
-        do_finish_run(run, status, error=error, error_code=error_code, answer=answer, **used)
+        store.finish_run(run, status, error=error, error_code=error_code, answer=answer, **used)
         log.info("run %s", status)
     return status

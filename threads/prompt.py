@@ -1,14 +1,10 @@
 """What the model sees: instructions, the data source's schema, and the thread's history."""
 
 import json
-import uuid
-
-from django.db.models import Subquery
 
 from assistants.tools import EXECUTE_PYTHON
-from config.prepared import PreparedRead
 
-from .models import Message, Run, Thread
+from .models import Message, Thread
 
 GUIDANCE = """You answer questions about the user's data by calling the `execute_python` tool.
 Inside it, `executor.run_sql(sql)` returns a list of row dicts from the user's {engine} database,
@@ -49,19 +45,10 @@ def compact_tool_result(output: dict) -> str:
     return json.dumps(compact, default=str)
 
 
-# Read before every model call, so compiled once per worker thread.
-_thread_messages = PreparedRead(lambda thread_id: Message.objects.filter(thread_id=thread_id).order_by("seq"), (uuid.UUID(int=0),))
-# The same, by a run of the thread: read with the run's claim, before the thread's id is known.
-run_thread_messages = PreparedRead(
-    lambda run_id: Message.objects.filter(thread_id=Subquery(Run.objects.filter(pk=run_id).values("thread_id")[:1])).order_by("seq"),
-    (uuid.UUID(int=0),),
-)
-
-
-def history_messages(thread: Thread, read: list[Message] | None = None) -> list[dict]:
-    """The thread's messages as chat messages; `read`: the thread's messages, if already read."""
+def history_messages(thread: Thread) -> list[dict]:
+    """The thread's messages as chat messages."""
     messages = []
-    for message in _thread_messages.read(uuid.UUID(str(thread.pk))) if read is None else read:
+    for message in Message.objects.filter(thread_id=thread.pk).order_by("seq"):
         if message.role == Message.Role.HUMAN:
             messages.append({"role": "user", "content": message.content})
         elif message.role == Message.Role.SYSTEM:

@@ -78,7 +78,7 @@ def _start_sync(principal, thread_id, message: dict, new_thread_id):
         thread, run = services.do_ask(principal, thread, message["message"], assistant=assistant, new_thread_id=new_thread_id)
     except services.Conflict as exc:
         raise HttpError(409, str(exc)) from None
-    return run.id, thread.last_seq, run.start_event.as_dict()
+    return run.id, run.start_event.seq - 1, run.start_event.as_dict()
 
 
 start_run = in_worker_thread(_start_sync)

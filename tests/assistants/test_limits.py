@@ -193,7 +193,7 @@ def test_opengpts_run_over_the_limits_is_400_and_starts_nothing(api, path, confi
 def test_opengpts_run_config_keeps_only_allowed_values(api, monkeypatch):
     from threads import services
 
-    monkeypatch.setattr(services, "enqueue_run", lambda run_id: None)  # no worker here: the stored config is the point
+    monkeypatch.setattr("threads.store.orm.enqueue_run", lambda run_id: None)  # no worker here: the stored config is the point
     status, assistant = api("POST", "/assistants", {"name": "a", "config": {}})
     status, thread = api("POST", "/threads", {"name": "t", "assistant_id": assistant["assistant_id"]})
     status, body = api("POST", "/runs", {"thread_id": thread["thread_id"], "input": [{"content": "hi", "type": "human"}],

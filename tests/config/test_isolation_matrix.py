@@ -29,7 +29,7 @@ from responses.models import Question, Response
 from responses.storage import csv_writer
 from sessions import services as session_services
 from sessions.models import EndUser, Session
-from threads.events import append_event
+from threads.store import store
 from threads.models import Artifact, Confirmation, Message, Run, RunEvent, Thread
 
 # --- the URL conf, walked --------------------------------------------------------------------
@@ -220,8 +220,8 @@ def make_thread_with_history(p: Principal) -> tuple[Thread, Run, Confirmation]:
     )
     Artifact.objects.create(thread=thread, run=run, identifier="credits", artifact_type="table", data=[{"id": 1}])
     with transaction.atomic():
-        append_event(thread.id, run.id, "start", {"thread_id": str(thread.id)})
-        append_event(thread.id, run.id, "user_confirmation", {"confirmation_id": str(confirmation.id), "message": confirmation.message})
+        store.append_event(thread.id, run.id, "start", {"thread_id": str(thread.id)})
+        store.append_event(thread.id, run.id, "user_confirmation", {"confirmation_id": str(confirmation.id), "message": confirmation.message})
     return thread, run, confirmation
 
 

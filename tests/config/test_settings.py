@@ -62,7 +62,7 @@ def test_services_mode(tmp_path):
     assert values["engine"] == "config.postgres"  # Django's, with a cheaper pool check
     assert values["db_name"] == "q"
     assert values["broker"] == "redis://cache.example:6379/3"
-    assert values["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert values["layer"] is None  # websockets need no channel layer (threads.hub wakes them)
     assert values["dev_auth"] is True
     assert values["model"] == "my-model"
     assert values["max_body"] == 1234

@@ -9,7 +9,6 @@ or an out-of-order row here is a missed or repeated event for every client.
 import json
 import threading
 import uuid
-from contextlib import nullcontext
 
 import pytest
 from django.db import connection, transaction
@@ -20,7 +19,8 @@ from hypothesis import strategies as st
 from assistants.models import ApiKey
 from config.identity import Principal
 from threads import selectors
-from threads.events import PROMPTQL_EVENTS, append_event, emit, written_together
+from threads.events import PROMPTQL_EVENTS
+from threads.store import store
 from threads.models import Run, RunEvent, Thread
 
 OWNER = Principal("acme", "log-owner")
@@ -56,7 +56,7 @@ def logged(thread: Thread) -> list[tuple]:
 # One append: (which thread, which of its runs or None, event type).
 appends = st.tuples(st.integers(0, THREADS - 1), st.one_of(st.none(), st.integers(0, RUNS_PER_THREAD - 1)), st.sampled_from(TYPES))
 # A transaction holds one or more appends and commits or rolls back as a whole; its appends are
-# written one by one, or together at the end (written_together, as a run's last transaction does).
+# written one by one, or a thread's together in one append_events call (as a run's end is).
 transactions = st.tuples(st.lists(appends, min_size=1, max_size=4), st.booleans(), st.booleans())
 
 
@@ -71,13 +71,20 @@ def apply(made, plan) -> dict:
     for steps, commit, together in plan:
         pending = []
         try:
-            with transaction.atomic(), written_together() if together else nullcontext():
+            with transaction.atomic():
+                batches = {}
                 for thread_index, run_index, type_ in steps:
                     thread, runs = made[thread_index]
                     run_id = None if run_index is None else runs[run_index].id
                     mark += 1
-                    append_event(thread.id, run_id, type_, {"mark": mark})
+                    event = RunEvent(thread_id=thread.id, run_id=run_id, type=type_, data={"mark": mark})
+                    if together:
+                        batches.setdefault(thread.id, []).append(event)
+                    else:
+                        store.append_events(thread.id, [event])
                     pending.append((thread.id, (run_id, type_, mark)))
+                for thread_id, events in batches.items():
+                    store.append_events(thread_id, events)
                 if not commit:
                     raise RolledBack
         except RolledBack:
@@ -115,7 +122,7 @@ def test_append_continues_after_the_highest_seq_even_past_the_selector_page():
     thread = new_thread()
     with transaction.atomic():
         for i in range(1205):
-            append_event(thread.id, None, "assistant_delta", {"mark": i})
+            store.append_event(thread.id, None, "assistant_delta", {"mark": i})
     seen, after = [], 0
     while page := list(selectors.events_after(thread, after)):
         seen += [e.seq for e in page]
@@ -128,7 +135,7 @@ def test_append_outside_a_transaction_is_refused_and_leaves_no_trace():
     # The seq and the state it describes must commit together; an autocommit append could not.
     thread = new_thread()
     with pytest.raises(RuntimeError):
-        append_event(thread.id, None, "start", {})
+        store.append_event(thread.id, None, "start", {})
     thread.refresh_from_db()
     assert thread.last_seq == 0 and not RunEvent.objects.filter(thread=thread).exists()
 
@@ -137,7 +144,7 @@ def test_append_outside_a_transaction_is_refused_and_leaves_no_trace():
 def test_append_to_a_missing_thread_raises_and_bumps_nothing():
     missing = uuid.uuid4()
     with pytest.raises(Thread.DoesNotExist), transaction.atomic():
-        append_event(missing, None, "start", {})
+        store.append_event(missing, None, "start", {})
     assert not RunEvent.objects.filter(thread_id=missing).exists()
 
 
@@ -207,7 +214,7 @@ def _writer(thread_ids, ops, barrier, errors, marks):
         for index, (thread_index, group) in enumerate(ops):
             with transaction.atomic():
                 for k in range(group):
-                    event = append_event(thread_ids[thread_index], None, "assistant_delta", {"mark": f"{threading.get_ident()}:{index}:{k}"})
+                    event = store.append_event(thread_ids[thread_index], None, "assistant_delta", {"mark": f"{threading.get_ident()}:{index}:{k}"})
                     marks.append((thread_ids[thread_index], event.seq, event.data["mark"]))
     except Exception as exc:  # noqa: BLE001 - reported by the test thread
         errors.append(exc)
@@ -256,6 +263,6 @@ def test_emit_commits_each_event_on_its_own():
     # emit is the helper for events that describe nothing else: each one is visible once it returns.
     thread = new_thread()
     for i in range(5):
-        emit(thread.id, None, "run_retry", {"mark": i})
+        store.emit(thread.id, None, "run_retry", {"mark": i})
         assert RunEvent.objects.filter(thread=thread).count() == i + 1
     assert [e.seq for e in selectors.events_after(thread, 2)] == [3, 4, 5]

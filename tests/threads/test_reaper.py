@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 def sent(monkeypatch):
     # The broker is outside this unit test: record what would have been enqueued.
     calls = []
-    monkeypatch.setattr(services, "enqueue_run", lambda run_id: calls.append(str(run_id)))
+    monkeypatch.setattr("threads.store.orm.enqueue_run", lambda run_id: calls.append(str(run_id)))
     return calls
 
 

@@ -9,7 +9,8 @@ from django.db import transaction
 
 from config.db import in_worker_thread
 from threads import bus, streams
-from threads.events import append_event, emit, written_together
+from threads import hub as hub_module
+from threads.store import store
 from threads.models import RunEvent
 
 
@@ -32,11 +33,11 @@ def own_channels(settings):
     return settings
 
 
-def test_one_message_per_transaction_after_commit(thread, published, django_capture_on_commit_callbacks):
+def test_one_message_per_append_after_commit(thread, published, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        with transaction.atomic(), written_together():
-            append_event(thread.id, None, "assistant_response_message", {"text": "hi"})
-            append_event(thread.id, None, "finish", {})
+        with transaction.atomic():
+            store.append_events(thread.id, [RunEvent(thread_id=thread.id, type="assistant_response_message", data={"text": "hi"}),
+                                            RunEvent(thread_id=thread.id, type="finish", data={})])
             assert published == []  # nothing before the commit
     assert published == [(str(thread.id), [1, 2])]
     assert list(RunEvent.objects.filter(thread=thread).values_list("seq", "type")) == [(1, "assistant_response_message"), (2, "finish")]
@@ -45,14 +46,14 @@ def test_one_message_per_transaction_after_commit(thread, published, django_capt
 def test_events_of_a_rolled_back_savepoint_are_not_published(thread, published, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         with transaction.atomic():
-            append_event(thread.id, None, "start", {})
+            store.append_event(thread.id, None, "start", {})
             try:
                 with transaction.atomic():
-                    append_event(thread.id, None, "assistant_delta", {"text": "gone"})
+                    store.append_event(thread.id, None, "assistant_delta", {"text": "gone"})
                     raise RuntimeError
             except RuntimeError:
                 pass
-            append_event(thread.id, None, "finish", {})
+            store.append_event(thread.id, None, "finish", {})
     # seq 2 was rolled back and handed out again: only what committed goes out, each once (a new
     # batch after the savepoint, as the rolled-back batch went with it).
     assert published == [(str(thread.id), [1]), (str(thread.id), [2])]
@@ -60,8 +61,8 @@ def test_events_of_a_rolled_back_savepoint_are_not_published(thread, published, 
 
 
 def test_a_block_that_raises_writes_nothing(thread, published):
-    with pytest.raises(ValueError), transaction.atomic(), written_together():
-        append_event(thread.id, None, "finish", {})
+    with pytest.raises(ValueError), transaction.atomic():
+        store.append_event(thread.id, None, "finish", {})
         raise ValueError
     thread.refresh_from_db()
     assert thread.last_seq == 0 and not RunEvent.objects.filter(thread=thread).exists()
@@ -70,7 +71,7 @@ def test_a_block_that_raises_writes_nothing(thread, published):
 async def assert_delivered(hub, thread, woken, text: str):
     """An event written now reaches the hub's tail for the thread and wakes `woken`."""
     # in_worker_thread gives the thread's pooled connection back when done (asyncio.to_thread would keep it).
-    event = await in_worker_thread(emit)(thread.id, None, "assistant_delta", {"text": text})
+    event = await in_worker_thread(store.emit)(thread.id, None, "assistant_delta", {"text": text})
     await asyncio.wait_for(woken.wait(), 5)
     assert hub.tails[str(thread.id)].pushed[event.seq] == event.as_dict()
     return event
@@ -86,7 +87,7 @@ def test_the_hub_delivers_what_is_published_right_after_joining(settings, own_ch
     """join() returns once Redis confirmed the subscription: a publish right after it arrives."""
 
     async def scenario():
-        hub = streams._Hub(settings.REDIS_URL, asyncio.get_running_loop())
+        hub = hub_module.Hub(settings.REDIS_URL, asyncio.get_running_loop(), streams._Tail)
         woken = await hub.join(str(thread.id))
         assert woken is not None
         event = await assert_delivered(hub, thread, woken, "tok")
@@ -103,13 +104,13 @@ def test_leaving_unsubscribes_in_the_background_and_a_follower_joining_meanwhile
     import redis
 
     admin = redis.Redis.from_url(settings.REDIS_URL)
-    channel = streams.thread_channel(str(thread.id))
+    channel = bus.thread_channel(str(thread.id))
 
     def subscribers() -> int:
         return dict(admin.pubsub_numsub(channel))[channel.encode()]
 
     async def scenario():
-        hub = streams._Hub(settings.REDIS_URL, asyncio.get_running_loop())
+        hub = hub_module.Hub(settings.REDIS_URL, asyncio.get_running_loop(), streams._Tail)
         first = await hub.join(str(thread.id))
         await hub.leave(str(thread.id), first)  # returns before Redis confirmed the UNSUBSCRIBE
         second = await hub.join(str(thread.id))  # a new stream on the same thread, at once
@@ -147,7 +148,7 @@ def test_the_hub_comes_back_after_losing_its_redis_connection_with_followers_joi
         raise AssertionError("timed out")
 
     async def scenario():
-        hub = streams._Hub(settings.REDIS_URL, asyncio.get_running_loop())
+        hub = hub_module.Hub(settings.REDIS_URL, asyncio.get_running_loop(), streams._Tail)
         woken = await hub.join(str(thread.id))
         ours = [c["id"] for c in admin.client_list() if c.get("name") == f"{settings.CHANNEL_PREFIX}-events"]
         assert len(ours) == 1
@@ -175,7 +176,7 @@ def test_wake_up_message_carries_small_events_only(thread):
 
 def _close_hub_of_this_loop():
     async def close():
-        hub = streams._hubs.pop(id(asyncio.get_running_loop()), None)
+        hub = hub_module._hubs.pop(id(asyncio.get_running_loop()), None)
         if hub is not None and hub.receiver is not None:
             hub.receiver.cancel()
             await hub.client.aclose()
@@ -202,7 +203,7 @@ def follow_a_run(thread, run, write_after_start, *, batches: bool = False):
 
     async def scenario():
         wakeups = await streams.subscribe(thread.id)
-        start = await in_worker_thread(emit)(thread.id, run.id, "start", {"thread_id": str(thread.id)})
+        start = await in_worker_thread(store.emit)(thread.id, run.id, "start", {"thread_id": str(thread.id)})
         follow = streams.follow_batches if batches else streams.follow
         got = []
 
@@ -214,7 +215,7 @@ def follow_a_run(thread, run, write_after_start, *, batches: bool = False):
         await asyncio.sleep(0.05)
         await in_worker_thread(write_after_start)()
         await asyncio.wait_for(following, 5)
-        left = str(thread.id) not in streams._hub().waiters
+        left = str(thread.id) not in hub_module.hub_of_this_loop(streams._Tail).waiters
         await _close_hub_of_this_loop()
         return got, left
 
@@ -229,8 +230,8 @@ def test_a_stream_subscribed_before_the_write_follows_without_reading_the_log(ow
     run = Run.objects.create(thread=thread)
 
     def delta_then_finish():
-        emit(thread.id, run.id, "assistant_delta", {"text": "tok"})
-        emit(thread.id, run.id, "finish", {})
+        store.emit(thread.id, run.id, "assistant_delta", {"text": "tok"})
+        store.emit(thread.id, run.id, "finish", {})
 
     seen, left = follow_a_run(thread, run, delta_then_finish)
     assert [(event["seq"], event["type"]) for event in seen] == [(1, "start"), (2, "assistant_delta"), (3, "finish")]
@@ -240,8 +241,8 @@ def test_a_stream_subscribed_before_the_write_follows_without_reading_the_log(ow
 
 @pytest.mark.django_db(transaction=True)
 def test_known_events_that_do_not_continue_the_log_send_the_stream_to_it(own_channels, thread, counted_reads):
-    first = emit(thread.id, None, "assistant_delta", {"text": "written before anyone subscribed"})
-    second = emit(thread.id, None, "assistant_delta", {"text": "the caller's"})
+    first = store.emit(thread.id, None, "assistant_delta", {"text": "written before anyone subscribed"})
+    second = store.emit(thread.id, None, "assistant_delta", {"text": "the caller's"})
 
     async def scenario():
         wakeups = await streams.subscribe(thread.id)
@@ -261,7 +262,7 @@ def test_a_subscription_no_stream_follows_is_left(own_channels, thread, monkeypa
     async def scenario():
         adopted = await streams.subscribe(thread.id)
         abandoned = await streams.subscribe(thread.id)
-        hub = streams._hub()
+        hub = hub_module.hub_of_this_loop(streams._Tail)
         assert len(hub.waiters[str(thread.id)]) == 2
         async with adopted:  # a stream took this one over before the deadline
             await asyncio.sleep(0.3)
@@ -280,9 +281,9 @@ def test_events_committed_together_are_followed_as_one_batch(own_channels, threa
     run = Run.objects.create(thread=thread)
 
     def answer_and_finish():
-        with transaction.atomic(), written_together():
-            append_event(thread.id, run.id, "assistant_response_message", {"text": "347"})
-            append_event(thread.id, run.id, "finish", {})
+        with transaction.atomic():
+            store.append_events(thread.id, [RunEvent(thread_id=thread.id, run_id=run.id, type="assistant_response_message", data={"text": "347"}),
+                                            RunEvent(thread_id=thread.id, run_id=run.id, type="finish", data={})])
 
     batches, _ = follow_a_run(thread, run, answer_and_finish, batches=True)
     assert [[event["type"] for event in batch] for batch in batches] == [["start"], ["assistant_response_message", "finish"]]

@@ -98,7 +98,7 @@ def test_approve_and_deny_actions_use_the_engine(admin_client, thread, admin_use
 
 def test_test_this_assistant_asks_for_a_question_then_starts_a_run(admin_client, admin_user, monkeypatch, django_capture_on_commit_callbacks):
     started = []  # the run is handed to Celery after commit; a unit test only records that it was
-    monkeypatch.setattr("threads.services.enqueue_run", lambda run_id: started.append(run_id))
+    monkeypatch.setattr("threads.store.orm.enqueue_run", lambda run_id: started.append(run_id))
     assistant = Assistant(name="Analyst", tenant="acme", owner="alice")
     assistant.save()
     form = action(admin_client, "assistant", "test_assistant", [assistant.pk])

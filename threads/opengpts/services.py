@@ -1,7 +1,5 @@
 """OpenGPTs-specific writes, on the engine's services."""
 
-import uuid
-
 from django.db import transaction
 from django.http import Http404
 from rest_framework.exceptions import ValidationError
@@ -9,9 +7,9 @@ from rest_framework.exceptions import ValidationError
 from assistants import limits
 from assistants.models import Assistant
 from config.identity import Principal
-from config.prepared import PreparedRead
 
-from .. import services, statements
+from .. import services
+from ..services import Conflict  # noqa: F401 - raised by start_opengpts_run
 from ..models import Message, Run, Thread
 from .messages import parse_input_messages
 
@@ -26,25 +24,10 @@ def readable_assistant(principal: Principal, assistant_id) -> Assistant:
     return assistant
 
 
-# Read inside every OpenGPTs thread's creation: compiled once per thread.
-_readable_assistant_ids = PreparedRead(
-    lambda tenant, owner, pk: Assistant.objects.readable_by(Principal(tenant, owner)).filter(pk=pk).values_list("pk"),
-    ("\x00tenant", "\x00owner", uuid.UUID(int=0)),
-)
-
-
 def create_thread(principal: Principal, data: dict) -> Thread:
-    """A new thread on an assistant the principal may use: on PostgreSQL one statement that
-    writes it only if the assistant is readable; elsewhere the read, then the write."""
-    if not statements.available():
-        assistant = readable_assistant(principal, data["assistant_id"])
-        return services.create_thread(principal, assistant=assistant, name=data["name"], metadata=data.get("metadata"))
-    thread = services.new_thread(principal, assistant_id=data["assistant_id"], name=data["name"], metadata=data.get("metadata"))
-    readable, params = _readable_assistant_ids.as_sql(principal.tenant, principal.user_id, data["assistant_id"])
-    if statements.OneStatement().insert(thread).only_if(statements.Sql(f"EXISTS ({readable})", params)).execute() is None:
-        raise ValidationError(NO_ASSISTANT)
-    thread._state.adding = False
-    return thread
+    """A new thread on an assistant the principal may use."""
+    assistant = readable_assistant(principal, data["assistant_id"])
+    return services.create_thread(principal, assistant=assistant, name=data["name"], metadata=data.get("metadata"))
 
 
 @transaction.atomic
@@ -80,26 +63,17 @@ def add_state_messages(thread: Thread, raw_values) -> None:
 
 
 def start_opengpts_run(principal: Principal, data: dict) -> tuple[Thread, Run]:
-    """Start a run on `data["thread_id"]`: the thread as it was before the run, and the run."""
+    """Start a run on `data["thread_id"]`, switching the thread to `data["assistant_id"]` first
+    when it names another assistant (OpenGPTs lets a run choose it)."""
     messages = parse_messages_or_400(data.get("input"), "input")
     config = _run_config(data.get("config") or {})
-    try:
-        if messages and statements.available():
-            # The usual run, in one round trip; a switch of assistant takes the path below.
-            started = services.start_on_thread(principal, data["thread_id"], messages, config, assistant_id=data.get("assistant_id"))
-            if started is not None:
-                return started
-        thread = Thread.objects.get_visible_or_404(principal, pk=data["thread_id"])
-        if data.get("assistant_id") and data["assistant_id"] != thread.assistant_id:
-            thread.assistant = readable_assistant(principal, data["assistant_id"])
-            thread.save(update_fields=["assistant", "updated_at"])
-        if not messages and not Message.objects.filter(thread=thread).exists():
-            raise ValidationError({"input": ["the thread is empty: send at least one message"]})
-        return thread, services.do_start_run(thread, None, input_messages=messages, config=config)
-    except Thread.DoesNotExist:
-        raise Http404("thread not found") from None
-    except services.Conflict as exc:
-        raise ValidationError({"thread_id": [str(exc)]}) from None
+    thread = Thread.objects.get_visible_or_404(principal, pk=data["thread_id"])
+    if data.get("assistant_id") and data["assistant_id"] != thread.assistant_id:
+        thread.assistant = readable_assistant(principal, data["assistant_id"])
+        thread.save(update_fields=["assistant", "updated_at"])
+    if not messages and not Message.objects.filter(thread=thread).exists():
+        raise ValidationError({"input": ["the thread is empty: send at least one message"]})
+    return thread, services.do_start_run(thread, None, input_messages=messages, config=config)  # Conflict: 409
 
 
 def _run_config(config: dict) -> dict:

@@ -33,7 +33,9 @@ def _start_sync(principal, body: dict):
         raise HttpError(404, "thread not found") from None
     except ValidationError as exc:
         raise HttpError(400, first_error(exc.detail), errors=exc.detail) from None
-    return run.id, thread.id, thread.last_seq, run.start_event.as_dict()
+    except services.Conflict as exc:
+        raise HttpError(409, str(exc)) from None
+    return run.id, thread.id, run.start_event.seq - 1, run.start_event.as_dict()
 
 
 start_run = in_worker_thread(_start_sync)

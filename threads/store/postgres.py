@@ -1,0 +1,161 @@
+"""The run store on PostgreSQL: a run's start, its events and its end each as one SQL statement.
+
+Through the ORM each of these is a transaction of one statement per row (BEGIN, the rows, the
+thread's counter, COMMIT); on a zero-latency run those round trips, and the Python that builds
+them, were most of the engine's cost. PostgreSQL's data-modifying CTEs write the same rows in one
+statement, which is atomic on its own and joins the caller's transaction when there is one. The
+rules are RunStore's: events take the thread's next seqs from its counter (the UPDATE's row lock
+orders writers), messages the thread's next message seqs, wake-ups go out after commit.
+"""
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ..models import Message, Run, RunEvent, Thread
+from .orm import BUSY, THREAD_NAME_LENGTH, Conflict, RunStore, start_event, terminal_events
+
+EVENT_FIELDS = ("thread", "run", "type", "payload", "message_id", "created_at")
+EVENT_COLUMNS = "thread_id, run_id, type, payload, message_id, created_at, seq"
+NEXT_MESSAGE_SEQ = "(SELECT COALESCE(MAX(seq), 0) + %s FROM threads_message WHERE thread_id = %s)"
+
+
+def insert(obj, *, seq_sql: str | None = None, seq_params=()) -> tuple[str, list]:
+    """The INSERT that Model.save() sends for the new row `obj`, as SQL and parameters; with
+    `seq_sql`, the `seq` column is that SQL expression instead of the object's value."""
+    fields = [field for field in obj._meta.concrete_fields if not field.generated]
+    columns, values, params = [], [], []
+    for field in fields:
+        columns.append(field.column)
+        if field.attname == "seq" and seq_sql is not None:
+            values.append(seq_sql)
+            params.extend(seq_params)
+        else:
+            values.append("%s")
+            params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+    return f"INSERT INTO {obj._meta.db_table} ({', '.join(columns)}) VALUES ({', '.join(values)})", params
+
+
+def event_inserts(events: list[RunEvent], last_seq_sql: str = "last_seq", source: str = " FROM bumped") -> tuple[list[str], list]:
+    """One CTE per event: its row at the seq `last_seq_sql` - (how many events follow it)."""
+    ctes, params = [], []
+    for index, event in enumerate(events):
+        behind = len(events) - 1 - index
+        ctes.append(f"event{index} AS (INSERT INTO threads_runevent ({EVENT_COLUMNS}) SELECT %s, %s, %s, %s, %s, %s, {last_seq_sql} - {behind}{source})")
+        params += [field.get_db_prep_save(getattr(event, field.attname), connection) for field in map(RunEvent._meta.get_field, EVENT_FIELDS)]
+    return ctes, params
+
+
+def bump(thread_id, count: int, *, name: str | None = None) -> tuple[str, list]:
+    """The CTE that reserves `count` seqs on the thread (`bumped.last_seq` is the last), and
+    names it if it has no name yet (one UPDATE: a statement may change a row only once)."""
+    naming, params = "", [count]
+    if name:
+        naming = ", name = CASE WHEN name = '' THEN %s ELSE name END"
+        params.append(name[:THREAD_NAME_LENGTH])
+    return f"bumped AS (UPDATE threads_thread SET last_seq = last_seq + %s{naming} WHERE id = %s RETURNING last_seq)", [*params, thread_id]
+
+
+def run_statement(ctes: list[str], params: list):
+    """Send `WITH <ctes> SELECT last_seq FROM bumped`; the thread's last seq, None if it is missing."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} SELECT last_seq FROM bumped", params)
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
+def _number_events(thread_id, events: list[RunEvent], last_seq) -> None:
+    if last_seq is None:
+        raise Thread.DoesNotExist(f"thread {thread_id} not found")
+    for seq, event in enumerate(events, start=last_seq - len(events) + 1):
+        event.seq = seq
+        event._state.adding = False
+
+
+class PostgresRunStore(RunStore):
+    def append_events(self, thread_id, events: list[RunEvent]) -> list[RunEvent]:
+        if not connection.in_atomic_block:
+            raise RuntimeError("events are written inside the transaction that changes the state they describe")
+        return self._write_events(thread_id, events)
+
+    def emit(self, thread_id, run_id, type_: str, data: dict, *, message_id=None) -> RunEvent:
+        # One statement, atomic on its own: no transaction around it.
+        event = RunEvent(thread_id=thread_id, run_id=run_id, type=type_, data=data, message_id=message_id)
+        return self._write_events(thread_id, [event])[0]
+
+    def _write_events(self, thread_id, events: list[RunEvent], before: tuple[list[str], list] | None = None, name=None) -> list[RunEvent]:
+        """The statement: `before`'s CTEs (other rows), the thread's counter, the events."""
+        other_rows, other_params = before or ([], [])
+        counter, counter_params = bump(thread_id, len(events), name=name)
+        rows, row_params = event_inserts(events)
+        _number_events(thread_id, events, run_statement([*other_rows, counter, *rows], [*other_params, *counter_params, *row_params]))
+        self._publish_after_commit(thread_id, events)
+        return events
+
+    def _publish_after_commit(self, thread_id, events) -> None:
+        from .. import bus
+
+        transaction.on_commit(lambda: bus.publish_thread_events(str(thread_id), events))
+
+    def start_run(self, thread: Thread, turns, *, config=None, who=None, name=None) -> Run:
+        run = Run(thread=thread, config=config or {}, **(who or {}))
+        messages = [Message(thread_id=thread.pk, run=run, role=role, content=content) for role, content in turns]
+        run.start_event = start_event(run, messages)
+        if thread._state.adding:
+            self._start_on_new_thread(thread, run, messages, name)
+        else:
+            with transaction.atomic():
+                # The lock first, in its own statement: the next one then sees every run committed
+                # before it was granted (a statement's snapshot is taken when it starts).
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT 1 FROM threads_thread WHERE id = %s FOR UPDATE", [thread.pk])
+                    if cursor.fetchone() is None:
+                        raise Thread.DoesNotExist(f"thread {thread.pk} not found")
+                    cursor.execute("SELECT 1 FROM threads_run WHERE thread_id = %s AND status = ANY(%s) LIMIT 1", [thread.pk, list(Run.ACTIVE)])
+                    if cursor.fetchone() is not None:
+                        raise Conflict(BUSY)
+                transaction.on_commit(lambda: self.enqueue(run.id))  # before the wake-up: the worker's hop is the run's path
+                self._write_events(thread.pk, [run.start_event], before=self._run_and_messages(run, messages), name=name)
+        run._state.adding = False
+        return run
+
+    def _start_on_new_thread(self, thread: Thread, run: Run, messages: list[Message], name) -> None:
+        """The thread, its run, messages 1..n and `start` (seq 1) in one statement. Sibling CTEs
+        cannot see each other's rows, so the new thread's row is written holding its last seq."""
+        if name and not thread.name:
+            thread.name = name[:THREAD_NAME_LENGTH]
+        thread.last_seq = 1
+        for seq, message in enumerate(messages, start=1):
+            message.seq = seq
+        parts = [insert(thread), insert(run), *(insert(message) for message in messages)]
+        ctes = [f"row{index} AS ({sql})" for index, (sql, _) in enumerate(parts)]
+        rows, row_params = event_inserts([run.start_event], "1", source="")
+        statement = f"WITH {', '.join(ctes + rows)} SELECT 1"
+        with connection.cursor() as cursor:
+            cursor.execute(statement, [param for _, params in parts for param in params] + row_params)
+        thread._state.adding = False
+        thread.last_seq = 0  # the thread as it was before the run
+        _number_events(thread.pk, [run.start_event], 1)
+        transaction.on_commit(lambda: self.enqueue(run.id))
+        self._publish_after_commit(thread.pk, [run.start_event])
+
+    def _run_and_messages(self, run: Run, messages: list[Message]) -> tuple[list[str], list]:
+        parts = [insert(run)] + [insert(message, seq_sql=NEXT_MESSAGE_SEQ, seq_params=[1 + offset, message.thread_id])
+                                 for offset, message in enumerate(messages)]
+        return [f"row{index} AS ({sql})" for index, (sql, _) in enumerate(parts)], [param for _, params in parts for param in params]
+
+    def finish_run(self, run: Run, status: str, *, error: str = "", error_code: str = "", answer=None, **fields) -> None:
+        now = timezone.now()
+        events = terminal_events(run, status, error, error_code)
+        ctes, params = [], []
+        if answer is not None:
+            message, event = answer
+            sql, message_params = insert(message, seq_sql=NEXT_MESSAGE_SEQ, seq_params=[1, message.thread_id])
+            ctes.append(f"answer AS ({sql})")
+            params += message_params
+            events.insert(0, event)
+        changes = {"status": status, "error": error, "finished_at": now, "heartbeat_at": now, **fields}
+        assignments = ", ".join(f"{Run._meta.get_field(name).column} = %s" for name in changes)
+        ctes.append(f"ended AS (UPDATE threads_run SET {assignments} WHERE id = %s)")
+        params += [Run._meta.get_field(name).get_db_prep_save(value, connection) for name, value in changes.items()] + [run.pk]
+        self._write_events(run.thread_id, events, before=(ctes, params))
+        run.status, run.error, run.finished_at = status, error, now
