@@ -2,7 +2,7 @@
 
 from config.identity import Principal
 
-from .models import Artifact, Confirmation, Message, Run, RunEvent, Thread
+from .models import Artifact, Confirmation, Message, Run, Thread
 
 
 def threads_for(principal: Principal):
@@ -27,7 +27,3 @@ def thread_confirmations(thread: Thread):
 
 def thread_runs(thread: Thread):
     return Run.objects.filter(thread=thread).order_by("created_at")
-
-
-def events_after(thread: Thread, after: int, limit: int = 1000):
-    return RunEvent.objects.filter(thread=thread, seq__gt=after).order_by("seq")[:limit]

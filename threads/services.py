@@ -173,10 +173,3 @@ def wait_for_run(run_id, *, timeout: float) -> Run:
         connection.close()
         time.sleep(interval)
         interval = min(interval * 1.5, 0.25)
-
-
-def run_and_wait(thread: Thread, message: str | None, *, config: dict | None = None, timeout: float = 300.0,
-                 acting: Principal | None = None) -> Run:
-    """Start a run on the engine and wait for its end: the synchronous dialects' one call."""
-    run = do_start_run(thread, message, config=config, acting=acting)
-    return wait_for_run(run.id, timeout=timeout)
