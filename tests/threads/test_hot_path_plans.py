@@ -1,9 +1,9 @@
-"""The hot path's plans do not depend on statistics.
+"""The hot path's plans do not depend on statistics being there.
 
 A PostgreSQL with autovacuum off may never analyze these tables. Without statistics the planner
 guesses `tenant = %s AND owner = %s` at a handful of rows, so a lookup of one thread by id for its
 owner could go through the owner's thread list index and read every thread the owner has. These
-tests load one owner with many threads (touched a few times each, as runs bump them) and others
+tests load one owner with many threads (each touched once more, as runs bump them) and others
 with runs in progress, never ANALYZE, and read each hot query's plan: every table is reached
 through an index on what identifies the row (the id, the thread), and no node reads more than the
 thread's own rows. Rows, not time: nothing here depends on the machine's speed.
