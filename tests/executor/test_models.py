@@ -90,7 +90,7 @@ def test_querents_own_database_cannot_be_a_data_source(settings, tmp_path):
 @pytest.mark.django_db
 def test_sqlite_files_in_var_are_off_limits_and_dirs_can_be_restricted(settings, tmp_path):
     # (in the embedded default that file is Querent's own broker, refused as such)
-    with pytest.raises(ValidationError, match="operator's data directories|belongs to Querent itself"):
+    with pytest.raises(ValidationError, match="operator's data directories|belongs to Querent itself|inside Querent's installation"):
         make(connection_url=f"sqlite:///{settings.VAR_DIR}/broker.sqlite3")
     settings.SQLITE_DATA_SOURCE_DIRS = [str(tmp_path / "allowed")]
     with pytest.raises(ValidationError):
