@@ -259,11 +259,13 @@ def _rejects_stream_options(error: LLMError, request: dict) -> bool:
 
 def _one_attempt(request: dict, messages, tools, config: LLMConfig):
     started = time.monotonic()
-    # The SDK's streaming response, read here to the end of the body: the SDK's own Stream closes
-    # the response at `[DONE]`, before the chunked body's last bytes, which throws the kept-alive
-    # connection away (a new TCP, or TLS, connection per model call). Reading to the end hands it
-    # back to the pool; the chunks are plain JSON, fed to the assembler without building models.
-    with _client(config).chat.completions.with_streaming_response.create(**_create_arguments(request)) as response:
+    # The SDK's documented streaming response (`with_streaming_response`), read here to the end of
+    # the body: the SDK's own Stream (openai 3.54.0) closes the response at `[DONE]`, before the
+    # chunked body's last bytes, which throws the kept-alive connection away (a new TCP, or TLS,
+    # connection per model call). Reading to the end hands it back to the pool; the chunks are plain
+    # JSON, fed to the assembler without building models. Measured against the SDK's Stream: 1.2 ms
+    # less CPU per model call on a local endpoint, before any TLS handshake (docs/decisions.md).
+    with _client(config).chat.completions.with_streaming_response.create(**request) as response:
         content_type = response.headers.get("content-type", "")
         if "text/event-stream" not in content_type:
             # The provider ignored stream=True and sent one JSON body.
@@ -286,19 +288,6 @@ def _one_attempt(request: dict, messages, tools, config: LLMConfig):
             if text:
                 yield TextDelta(text)
         yield assembler.completion(messages, tools, config)
-
-
-def _create_arguments(request: dict) -> dict:
-    """create() arguments that send `request` as its JSON body.
-
-    The SDK walks every argument against its TypedDicts before sending (about 0.7 ms of Python per
-    call for a prompt with a schema summary and a tool), and for the plain JSON built here the walk
-    changes nothing. So only `model` and `stream` (which decides how the SDK reads the response)
-    go as arguments; the rest goes as `extra_body`, which the SDK merges over the body it built
-    (`messages` included, over the empty list its signature requires).
-    """
-    rest = {key: value for key, value in request.items() if key not in ("model", "stream")}
-    return {"model": request["model"], "messages": [], "stream": request["stream"], "extra_body": rest}
 
 
 def _sdk_error(err: Exception, response) -> openai.APIConnectionError:

@@ -2,7 +2,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from config.handler import get_asgi_application  # noqa: E402
+from config.patches.django_asgi import get_asgi_application  # noqa: E402
 
 django_asgi_app = get_asgi_application()  # must run before importing consumers (app registry)
 

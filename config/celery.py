@@ -4,12 +4,10 @@ from celery import Celery
 from celery.signals import celeryd_init, setup_logging, worker_ready
 
 from .broker import register as register_embedded_broker
-from .redis_transport import register as register_redis_transport
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 register_embedded_broker()
-register_redis_transport()
 app = Celery("querent")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

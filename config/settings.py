@@ -64,15 +64,16 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.csp.ContentSecurityPolicyMiddleware",  # outermost: every response gets a policy (config/csp.py)
     "config.middleware.JsonErrorMiddleware",
-    # Django's own middleware and WhiteNoise, minus a thread hop per hook under daphne (config/inline_middleware.py).
-    "config.inline_middleware.SecurityMiddleware",
-    "config.inline_middleware.WhiteNoiseMiddleware",
-    "config.inline_middleware.SessionMiddleware",
-    "config.inline_middleware.CommonMiddleware",
-    "config.inline_middleware.CsrfViewMiddleware",
-    "config.inline_middleware.AuthenticationMiddleware",
-    "config.inline_middleware.MessageMiddleware",
-    "config.inline_middleware.XFrameOptionsMiddleware",
+    # Django's own middleware and WhiteNoise, minus a thread hop per hook under daphne: a patch of
+    # Django's internals, with its versions, gain and tests, in config/patches/django_middleware.py.
+    "config.patches.django_middleware.SecurityMiddleware",
+    "config.patches.django_middleware.WhiteNoiseMiddleware",
+    "config.patches.django_middleware.SessionMiddleware",
+    "config.patches.django_middleware.CommonMiddleware",
+    "config.patches.django_middleware.CsrfViewMiddleware",
+    "config.patches.django_middleware.AuthenticationMiddleware",
+    "config.patches.django_middleware.MessageMiddleware",
+    "config.patches.django_middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -109,8 +110,6 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_b
     # give it back, so an idle stream holds no connection and a burst does not open hundreds.
     # With a pool, Django's health checks become the pool's `check`, so connections the server
     # dropped (failover, restart, an idle-session killer) are replaced instead of failing a request.
-    # config.postgres checks without a round trip unless the socket shows the server dropped it.
-    DATABASES["default"]["ENGINE"] = "config.postgres"
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"]["OPTIONS"] = {
         "pool": {"min_size": 1, "max_size": env_int("QUERENT_DB_POOL_SIZE", 20), "timeout": 30},
@@ -144,8 +143,8 @@ if CELERY_RESULT_BACKEND.startswith(("redis://", "rediss://")):
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Reconnects after a broker outage with a task in flight instead of exiting (see config/worker.py).
-CELERY_WORKER_CONSUMER = "config.worker:ReconnectingConsumer"
+# Reconnects after a broker outage with a task in flight instead of exiting (config/patches/celery_reconnect.py).
+CELERY_WORKER_CONSUMER = "config.patches.celery_reconnect:ReconnectingConsumer"
 # A run in flight keeps going through a broker outage; the database, not the broker, owns its state.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Queue names are settings so several deployments (or test stacks) can share one Redis.

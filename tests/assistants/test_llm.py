@@ -440,25 +440,3 @@ def test_llm_error_survives_pickling():
     assert (copy.kind, copy.message, copy.retryable, copy.status, str(copy)) == (
         "rate_limit", error.message, True, 429, error.message,
     )
-
-
-def test_the_request_body_is_what_the_sdk_builds_from_the_same_arguments(llm):
-    from assistants.llm import _client, _stream_with_retries
-
-    history = [
-        {"role": "system", "content": "You are careful."},
-        {"role": "user", "content": "Top customers?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "execute_python", "arguments": "{\"python_code\": \"1\"}"}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "{\"output\": \"1\"}"},
-    ]
-    config = config_for(llm)
-    llm.script([text("ours"), text("plain")])
-    list(_stream_with_retries(history, [EXECUTE_PYTHON], config))
-    # The same arguments passed to create() as the SDK documents them, through the same client.
-    with _client(config).chat.completions.with_streaming_response.create(
-        model=config.model, messages=history, tools=[EXECUTE_PYTHON], stream=True, stream_options={"include_usage": True},
-    ) as response:
-        response.read()
-    ours, plain = llm.requests[-2:]
-    assert ours == plain

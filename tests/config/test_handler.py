@@ -9,7 +9,7 @@ import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connection, reset_queries
 
-from config.handler import PooledThreadASGIHandler, without_request_started_hop
+from config.patches.django_asgi import PooledThreadASGIHandler, without_request_started_hop
 
 
 async def call(handler, path: str, headers=(), sender=None) -> tuple[int, bytes]:

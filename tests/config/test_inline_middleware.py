@@ -6,7 +6,7 @@ import asyncio
 import pytest
 from django.test import AsyncClient
 
-from config import inline_middleware
+from config.patches import django_middleware as inline_middleware
 
 
 @pytest.fixture

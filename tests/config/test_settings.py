@@ -59,7 +59,7 @@ def test_services_mode(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     values = json.loads(result.stdout)
-    assert values["engine"] == "config.postgres"  # Django's, with a cheaper pool check
+    assert values["engine"] == "django.db.backends.postgresql"  # Django's own backend, psycopg_pool's own check
     assert values["db_name"] == "q"
     assert values["broker"] == "redis://cache.example:6379/3"
     assert values["layer"] is None  # websockets need no channel layer (threads.hub wakes them)
