@@ -126,7 +126,9 @@ class Assistant(OwnedModel):
     instructions = models.TextField(blank=True, help_text="system prompt")
     about = models.TextField(blank=True)
     model = models.CharField(max_length=200, blank=True, help_text="empty = QUERENT_MODEL")
-    tools = models.JSONField(default=list, blank=True)
+    # OpenGPTs' `type==agent/tools` as the client sent it, kept for reading it back. Runs offer
+    # execute_python whatever it says (threads.prompt.tools_for), so it is not editable.
+    tools = models.JSONField(default=list, blank=True, editable=False, help_text="as sent by OpenGPTs; runs do not read it")
     data_source = models.ForeignKey(
         "executor.DataSource", null=True, blank=True, on_delete=models.SET_NULL, related_name="assistants"
     )

@@ -50,5 +50,3 @@ EXECUTE_PYTHON = {
         },
     },
 }
-
-DEFAULT_TOOLS = [EXECUTE_PYTHON]

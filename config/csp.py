@@ -10,9 +10,10 @@ from /api/docs/?script= (drf-spectacular's split view). Responses that are not H
 files, SVG) get `default-src 'none'`: nothing they contain may load or run anything.
 """
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+
+from .middleware import InlineMiddleware
 
 HEADER = "Content-Security-Policy"
 
@@ -64,28 +65,10 @@ def policy_for(request, response) -> str | None:
     return policy_text(policy, origin)
 
 
-class ContentSecurityPolicyMiddleware:
+class ContentSecurityPolicyMiddleware(InlineMiddleware):
     """Header work only, so it runs inline on the async path (no thread hop)."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if self.is_async:
-            return self.__acall__(request)
-        return self._add(request, self.get_response(request))
-
-    async def __acall__(self, request):
-        return self._add(request, await self.get_response(request))
-
-    @staticmethod
-    def _add(request, response):
+    def check_response(self, request, response):
         policy = policy_for(request, response)
         if policy:
             response[HEADER] = policy

@@ -38,7 +38,11 @@ def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-class JsonErrorMiddleware:
+class InlineMiddleware:
+    """A middleware whose hooks are plain code (headers, checks, no I/O): on the async path they run
+    inline on the event loop, without a thread hop. `check_request` may answer early (a response, or
+    None to go on); `check_response` sees every response on its way out."""
+
     sync_capable = True
     async_capable = True
 
@@ -51,19 +55,26 @@ class JsonErrorMiddleware:
     def __call__(self, request):
         if self.is_async:
             return self.__acall__(request)
-        early = self._check_request(request)
+        early = self.check_request(request)
         if early is not None:
             return early
-        return self._check_response(request, self.get_response(request))
+        return self.check_response(request, self.get_response(request))
 
     async def __acall__(self, request):
-        early = self._check_request(request)
+        early = self.check_request(request)
         if early is not None:
             return early
-        response = await self.get_response(request)
-        return self._check_response(request, response)
+        return self.check_response(request, await self.get_response(request))
 
-    def _check_request(self, request):
+    def check_request(self, request):
+        return None
+
+    def check_response(self, request, response):
+        return response
+
+
+class JsonErrorMiddleware(InlineMiddleware):
+    def check_request(self, request):
         # The second line: the web process (config/web.py) already refuses bodies over the limit while
         # reading them; this covers other servers (a plain `daphne`, the test client) and the JSON depth.
         try:
@@ -84,7 +95,7 @@ class JsonErrorMiddleware:
                 return json_error(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.", 400)
         return None
 
-    def _check_response(self, request, response):
+    def check_response(self, request, response):
         if response.status_code < 400 or not is_api_path(request.path):
             return response
         content_type = response.get("Content-Type", "")

@@ -1,20 +1,14 @@
 """Mounted at api/v1/bi/. Both spellings of every path answer; nothing redirects."""
 
-from django.urls import path
-
 from . import bi_apis as apis
-from .http import off_request_thread
-
-
-def both(route: str, view, name: str | None = None):
-    return [path(route, view, name=name), path(route + "/", view)]
+from .http import both
 
 
 urlpatterns = [
     *both("sessions", apis.SessionCollectionApi.as_view(), "bi-sessions"),
     *both("sessions/<str:session_id>", apis.SessionDetailApi.as_view(), "bi-session"),
-    *both("sessions/<str:session_id>/messages", off_request_thread(apis.SessionMessageApi.as_view()), "bi-session-messages"),
-    *both("sessions/<str:session_id>/refine", off_request_thread(apis.SessionRefineApi.as_view()), "bi-session-refine"),
+    *both("sessions/<str:session_id>/messages", apis.SessionMessageApi.as_view(), "bi-session-messages"),
+    *both("sessions/<str:session_id>/refine", apis.SessionRefineApi.as_view(), "bi-session-refine"),
     *both("sessions/<str:session_id>/visualization", apis.SessionVisualizationApi.as_view(), "bi-session-visualization"),
     *both("sessions/<str:session_id>/suggestions", apis.SessionSuggestionsApi.as_view(), "bi-session-suggestions"),
     *both("sessions/<str:session_id>/history", apis.SessionHistoryApi.as_view(), "bi-session-history"),

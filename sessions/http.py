@@ -1,30 +1,22 @@
-"""Request plumbing shared by both dialects: long-running views, paging and filter parameters."""
+"""Request plumbing shared by both dialects: routes and filter parameters."""
 
 import json
 
-from django.views.decorators.csrf import csrf_exempt
+from django.urls import path
 from rest_framework.exceptions import ValidationError
 
-from config.db import in_worker_thread
 from config.fields import storable_json
 
 
-def off_request_thread(view):
-    """Serve a view that waits for a run on a pool thread of its own.
+def both(route: str, view, name: str | None = None):
+    """The route with and without a trailing slash, one view: nothing redirects (APPEND_SLASH is off).
 
-    Django runs sync views on one shared thread per process; a view that waits for the agent for
-    seconds would stall every other sync view behind it. The connections the view opened are given
-    back on the thread that opened them.
+    Views that wait for a run (a BI message, a Julep chat) are plain sync DRF views: Django's ASGI
+    handler runs each request's sync code on a thread of that request's own (asgiref's
+    ThreadSensitiveContext), so a view that waits for the agent for seconds holds up no other
+    request, and request_finished gives its database connections back on that thread.
     """
-
-    call = in_worker_thread(view)
-
-    async def entry(request, *args, **kwargs):
-        return await call(request, *args, **kwargs)
-
-    # The API schema generator finds DRF views by these attributes.
-    entry.cls, entry.initkwargs = view.cls, view.initkwargs
-    return csrf_exempt(entry)
+    return [path(route, view, name=name), path(route + "/", view)]
 
 
 def metadata_filter(raw: str | None) -> dict:

@@ -1,14 +1,8 @@
 """Mounted at api/ (the julep SDK's base_url is http://host:port/api). Both spellings answer; the
 SDK does not follow redirects on POST, and nothing here redirects."""
 
-from django.urls import path
-
 from . import julep_apis as apis
-from .http import off_request_thread
-
-
-def both(route: str, view, name: str | None = None):
-    return [path(route, view, name=name), path(route + "/", view)]
+from .http import both
 
 
 urlpatterns = [
@@ -18,7 +12,7 @@ urlpatterns = [
     *both("users/<str:user_id>", apis.UserDetailApi.as_view(), "julep-user"),
     *both("sessions", apis.SessionCollectionApi.as_view(), "julep-sessions"),
     *both("sessions/<str:session_id>", apis.SessionDetailApi.as_view(), "julep-session"),
-    *both("sessions/<str:session_id>/chat", off_request_thread(apis.SessionChatApi.as_view()), "julep-session-chat"),
+    *both("sessions/<str:session_id>/chat", apis.SessionChatApi.as_view(), "julep-session-chat"),
     *both("sessions/<str:session_id>/history", apis.SessionHistoryApi.as_view(), "julep-session-history"),
     *both("sessions/<str:session_id>/suggestions", apis.SessionSuggestionsApi.as_view(), "julep-session-suggestions"),
 ]

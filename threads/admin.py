@@ -326,11 +326,11 @@ class AssistantAdmin(admin.ModelAdmin):
     list_filter = ("public", "tenant", ("data_source", admin.RelatedOnlyFieldListFilter))
     search_fields = ("name", "owner", "tenant", "about", "instructions")
     list_select_related = ("data_source",)
-    readonly_fields = ("id", "created_at", "updated_at")
+    readonly_fields = ("id", "tools", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("id", "name", "tenant", "owner", "public", "about")}),
-        ("Behaviour", {"fields": ("instructions", "model", "tools", "data_source")}),
-        ("Stored as given", {"fields": ("metadata", "config"), "classes": ("collapse",)}),
+        ("Behaviour", {"fields": ("instructions", "model", "data_source")}),
+        ("Stored as given", {"fields": ("tools", "metadata", "config"), "classes": ("collapse",)}),
         ("Timestamps", {"fields": ("created_at", "updated_at")}),
     )
     actions = ("test_assistant",)

@@ -3,7 +3,7 @@
     result = execute_python(code, host)   # thread-safe; returns the execute_python tool output
 
 `host` serves the snippet's `executor.run_sql/store_artifact/get_artifact` calls on the calling
-thread. See DECISIONS.txt in this folder for how the containment works and why.
+thread. How the containment works and why: the "Sandbox:" lines of docs/decisions.md.
 """
 
 import atexit

@@ -49,8 +49,9 @@ def output_columns(sql: str, dialect: str | None) -> list[str]:
 
 
 def _columns(sql: str, rows: list[dict], dialect: str | None) -> list[str]:
-    """The result's columns in SELECT order. Row dicts cannot tell: the event log is JSONB, which
-    keeps keys sorted, so the statement's own select list is the authority when it names them all."""
+    """The result's columns in SELECT order: the statement's own select list when it names every
+    column of the rows, else the first row's keys (the event log stores JSON text, so they keep the
+    order the rows were read in); without rows, the select list alone."""
     named = output_columns(sql, dialect)
     if not rows:
         return named

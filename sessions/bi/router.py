@@ -13,7 +13,6 @@ QUERY_DATA = "query_data"
 REFINE = "refine"
 EXPLAIN = "explain"
 CHIT_CHAT = "chit_chat"
-INTENTS = (QUERY_DATA, REFINE, EXPLAIN, CHIT_CHAT)
 
 _SMALL_TALK = re.compile(
     r"^(hi|hello|hey|hiya|yo|good (morning|afternoon|evening)|thanks?( you)?|thank you( very much)?|thx|cheers|"

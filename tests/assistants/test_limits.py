@@ -114,7 +114,7 @@ def test_model_clean_applies_the_rule(operator):
 def test_admin_form_offers_only_allowed_models(operator):
     form = AssistantAdminForm()
     assert [value for value, _ in form.fields["model"].choices] == ["", "gpt-4o-mini", "gpt-4o"]
-    base = {"name": "a", "tenant": "acme", "owner": "alice", "instructions": "", "about": "", "tools": "[]",
+    base = {"name": "a", "tenant": "acme", "owner": "alice", "instructions": "", "about": "",
             "metadata": "{}", "config": "{}"}
     assert AssistantAdminForm(data={**base, "model": "gpt-4o"}).is_valid()
     refused = AssistantAdminForm(data={**base, "model": "o1-pro"})
