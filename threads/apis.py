@@ -2,7 +2,6 @@
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -40,9 +39,7 @@ class UserConfirmationApi(APIView):
             )
         except Confirmation.DoesNotExist:
             raise NotFound("confirmation not found on this thread") from None
-        except services.Conflict as exc:
-            return Response({"detail": str(exc), "code": "conflict"}, status=status.HTTP_409_CONFLICT)
-        return Response({})
+        return Response({})  # an already decided confirmation: services.Conflict, a 409
 
 
 class CancelRunApi(APIView):

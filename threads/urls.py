@@ -1,8 +1,9 @@
 from django.urls import path
 
-from . import apis, pages, sse, views
+from . import apis, pages, views
 from .opengpts import apis as opengpts
-from .opengpts.stream import runs_stream
+from .opengpts.stream import RunsStreamView
+from .promptql.views import ThreadEventsView
 
 
 def both(route: str, view, name: str | None = None):
@@ -12,15 +13,15 @@ def both(route: str, view, name: str | None = None):
 
 urlpatterns = [
     path("", pages.index, name="index"),
-    *both("threads", views.threads_collection, "threads"),
-    *both("threads/<uuid:thread_id>", views.thread_item, "thread"),
+    *both("threads", views.ThreadsView.as_view(), "threads"),
+    *both("threads/<uuid:thread_id>", views.ThreadView.as_view(), "thread"),
     *both("threads/<uuid:thread_id>/user_confirmation", apis.UserConfirmationApi.as_view(), "thread-confirmation"),
     *both("threads/<uuid:thread_id>/cancel", apis.CancelRunApi.as_view(), "thread-cancel"),
-    *both("threads/<uuid:thread_id>/events", sse.thread_events, "thread-events"),
+    *both("threads/<uuid:thread_id>/events", ThreadEventsView.as_view(), "thread-events"),
     *both("threads/<uuid:thread_id>/state", opengpts.ThreadStateApi.as_view(), "thread-state"),
     *both("threads/<uuid:thread_id>/history", opengpts.ThreadHistoryApi.as_view(), "thread-history"),
     *both("runs", opengpts.RunCreateApi.as_view(), "runs"),
-    *both("runs/stream", runs_stream, "runs-stream"),
+    *both("runs/stream", RunsStreamView.as_view(), "runs-stream"),
     *both("runs/config_schema", opengpts.ConfigSchemaApi.as_view(), "runs-config-schema"),
     *both("runs/<uuid:run_id>", opengpts.RunDetailApi.as_view(), "run"),
 ]

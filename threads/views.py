@@ -1,55 +1,40 @@
-"""Entry points shared by dialects: `/threads` and `/threads/{id}` route by method and body."""
+"""`/threads` and `/threads/{id}`, shared by PromptQL and OpenGPTs: routed by method and body."""
 
-from django.views.decorators.csrf import csrf_exempt
-
+from config.async_api import AsyncApiView, authenticate, json_body
 from config.db import in_worker_thread
 
 from . import apis
-from .http import HttpError, authenticate, json_body
 from .opengpts import apis as opengpts_apis
-from .sse import promptql_post
+from .promptql.views import ask
 
-_thread_list = apis.ThreadListApi.as_view()
-_thread_detail = apis.ThreadDetailApi.as_view()
-_opengpts_create = opengpts_apis.ThreadCreateApi.as_view()
-_opengpts_write = opengpts_apis.ThreadWriteApi.as_view()
-
-
-_sync = in_worker_thread
+_thread_list = in_worker_thread(apis.ThreadListApi.as_view())
+_thread_detail = in_worker_thread(apis.ThreadDetailApi.as_view())
+_opengpts_create = in_worker_thread(opengpts_apis.ThreadCreateApi.as_view())
+_opengpts_write = in_worker_thread(opengpts_apis.ThreadWriteApi.as_view())
 
 
-def _method_not_allowed(request, allowed):
-    return HttpError(405, f"Method {request.method} not allowed; allowed: {', '.join(allowed)}").response()
+class ThreadsView(AsyncApiView):
+    async def get(self, request):
+        return await _thread_list(request)
+
+    async def post(self, request):
+        """With `message`, PromptQL's question (SSE); without, OpenGPTs' create."""
+        principal = await authenticate(request)
+        body = json_body(request)
+        if "message" in body:
+            return await ask(request, principal, body)
+        return await _opengpts_create(request)
 
 
-@csrf_exempt
-async def threads_collection(request):
-    """GET lists (both dialects); POST with `message` is PromptQL (SSE), without it OpenGPTs' create."""
-    if request.method == "POST":
-        try:
-            principal = await authenticate(request)
-            body = json_body(request)
-            if "message" in body:
-                return await promptql_post(request, principal, body)
-        except HttpError as exc:
-            return exc.response()
-        return await _sync(_opengpts_create)(request)
-    if request.method in ("GET", "HEAD"):
-        return await _sync(_thread_list)(request)
-    return _method_not_allowed(request, ["GET", "POST"])
+class ThreadView(AsyncApiView):
+    async def get(self, request, thread_id):
+        return await _thread_detail(request, thread_id=thread_id)
 
+    async def post(self, request, thread_id):
+        """PromptQL: a question on the thread (SSE)."""
+        return await ask(request, await authenticate(request), json_body(request), thread_id=thread_id)
 
-@csrf_exempt
-async def thread_item(request, thread_id):
-    if request.method == "POST":
-        try:
-            principal = await authenticate(request)
-            body = json_body(request)
-            return await promptql_post(request, principal, body, thread_id=thread_id)
-        except HttpError as exc:
-            return exc.response()
-    if request.method in ("GET", "HEAD"):
-        return await _sync(_thread_detail)(request, thread_id=thread_id)
-    if request.method in ("PUT", "DELETE"):
-        return await _sync(_opengpts_write)(request, thread_id=thread_id)
-    return _method_not_allowed(request, ["GET", "POST", "PUT", "DELETE"])
+    async def put(self, request, thread_id):
+        return await _opengpts_write(request, thread_id=thread_id)
+
+    delete = put

@@ -126,9 +126,9 @@ def test_the_summary_without_a_question_is_rendered_once_per_introspection(demo_
 
 
 def test_the_run_load_leaves_the_stored_schema_out():
-    from threads.engine import _run_to_execute
+    from threads.store.orm import runs_to_execute
 
-    assert "schema_cache" not in str(_run_to_execute.build(None).query).split(" FROM ")[0]
+    assert "schema_cache" not in str(runs_to_execute().query).split(" FROM ")[0]
 
 
 def test_summary_when_unreachable_says_why():

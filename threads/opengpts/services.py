@@ -9,7 +9,6 @@ from assistants.models import Assistant
 from config.identity import Principal
 
 from .. import services
-from ..services import Conflict  # noqa: F401 - raised by start_opengpts_run
 from ..models import Message, Run, Thread
 from .messages import parse_input_messages
 

@@ -6,13 +6,12 @@ OpenGPTs frames with CRLF line ends; so does this view.
 import json
 import uuid
 
-from django.http import Http404, StreamingHttpResponse
-from django.views.decorators.csrf import csrf_exempt
-from rest_framework.exceptions import ValidationError
+from django.http import StreamingHttpResponse
 
+from config.async_api import AsyncApiView, authenticate, json_body
 from config.db import in_worker_thread
-from config.errors import first_error
-from ..http import SSE_HEADERS, HttpError, authenticate, json_body, sse_frame
+
+from ..sse import SSE_HEADERS, sse_frame
 from ..models import Message
 from ..prompt import compact_tool_result
 from ..streams import KEEPALIVE, follow_batches, subscribed_while
@@ -23,22 +22,13 @@ from .serializers import RunInSerializer
 CRLF = "\r\n"
 
 
-def _start_sync(principal, body: dict):
+@in_worker_thread
+def _start(principal, body: dict):
+    """The run, its thread, the seq before its `start` event, and that event."""
     serializer = RunInSerializer(data=body)
-    if not serializer.is_valid():
-        raise HttpError(400, first_error(serializer.errors), errors=serializer.errors)
-    try:
-        thread, run = services.start_opengpts_run(principal, serializer.validated_data)
-    except Http404:
-        raise HttpError(404, "thread not found") from None
-    except ValidationError as exc:
-        raise HttpError(400, first_error(exc.detail), errors=exc.detail) from None
-    except services.Conflict as exc:
-        raise HttpError(409, str(exc)) from None
+    serializer.is_valid(raise_exception=True)
+    thread, run = services.start_opengpts_run(principal, serializer.validated_data)
     return run.id, thread.id, run.start_event.seq - 1, run.start_event.as_dict()
-
-
-start_run = in_worker_thread(_start_sync)
 
 
 def _thread_id_of(body: dict) -> uuid.UUID | None:
@@ -75,22 +65,19 @@ class MessageBuilder:
         return list(self.messages.values())
 
 
-@csrf_exempt
-async def runs_stream(request):
-    if request.method != "POST":
-        return HttpError(405, f"Method {request.method} not allowed; allowed: POST").response()
-    try:
-        principal = await authenticate(request)
-        body = json_body(request)
-        # Subscribed before the run is written: the stream starts from the `start` event it wrote
-        # instead of reading the log back (see threads.streams.subscribe).
-        requested = _thread_id_of(body)
-        if requested is None:  # not a thread id: start_run names the problem
-            wakeups, (run_id, thread_id, before, start) = None, await start_run(principal, body)
-        else:
-            wakeups, (run_id, thread_id, before, start) = await subscribed_while(requested, lambda: start_run(principal, body))
-    except HttpError as exc:
-        return exc.response()
+class RunsStreamView(AsyncApiView):
+    async def post(self, request):
+        return await _runs_stream(await authenticate(request), json_body(request))
+
+
+async def _runs_stream(principal, body: dict):
+    # Subscribed before the run is written: the stream starts from the `start` event it wrote
+    # instead of reading the log back (see threads.streams.subscribe).
+    requested = _thread_id_of(body)
+    if requested is None:  # not a thread id: the serializer names the problem
+        wakeups, (run_id, thread_id, before, start) = None, await _start(principal, body)
+    else:
+        wakeups, (run_id, thread_id, before, start) = await subscribed_while(requested, lambda: _start(principal, body))
     following = {"wakeups": wakeups, "known": [start]} if wakeups is not None else {}
 
     def frame(builder: MessageBuilder, event: dict) -> bytes:

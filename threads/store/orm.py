@@ -150,9 +150,7 @@ class RunStore:
         )
         if not taken and not self._claim_after_checks(run_id, worker, now):
             return None
-        # The data source's stored schema is left out: the prompt takes it from executor.schema's memory.
-        return (Run.objects.select_related("thread__assistant__data_source").defer("thread__assistant__data_source__schema_cache")
-                .get(pk=run_id))
+        return runs_to_execute().get(pk=run_id)
 
     def _claim_after_checks(self, run_id, worker: str, now) -> bool:
         """claim() of a run that is not simply queued: redelivered, stale, cancelled or out of attempts."""
@@ -214,6 +212,12 @@ class RunStore:
                                   {"confirmation_id": str(confirmation.id), "status": status})
                 transaction.on_commit(lambda cid=confirmation.id: bus.signal_confirmation(cid))
         return closing
+
+
+def runs_to_execute():
+    """Runs with what the agent loop needs: thread, assistant and data source, but not the data
+    source's stored schema (the prompt takes it from executor.schema's memory)."""
+    return Run.objects.select_related("thread__assistant__data_source").defer("thread__assistant__data_source__schema_cache")
 
 
 def start_event(run: Run, messages: list[Message]) -> RunEvent:

@@ -11,6 +11,7 @@ orders writers), messages the thread's next message seqs, wake-ups go out after 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .. import bus
 from ..models import Message, Run, RunEvent, Thread
 from .orm import BUSY, THREAD_NAME_LENGTH, Conflict, RunStore, start_event, terminal_events
 
@@ -92,8 +93,6 @@ class PostgresRunStore(RunStore):
         return events
 
     def _publish_after_commit(self, thread_id, events) -> None:
-        from .. import bus
-
         transaction.on_commit(lambda: bus.publish_thread_events(str(thread_id), events))
 
     def start_run(self, thread: Thread, turns, *, config=None, who=None, name=None) -> Run:
@@ -133,7 +132,7 @@ class PostgresRunStore(RunStore):
         with connection.cursor() as cursor:
             cursor.execute(statement, [param for _, params in parts for param in params] + row_params)
         thread._state.adding = False
-        thread.last_seq = 0  # the thread as it was before the run
+        thread.last_seq = 0  # as the ORM store leaves it: the counter moved in the database only
         _number_events(thread.pk, [run.start_event], 1)
         transaction.on_commit(lambda: self.enqueue(run.id))
         self._publish_after_commit(thread.pk, [run.start_event])
