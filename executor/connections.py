@@ -79,16 +79,23 @@ def _pg_connect(ds) -> psycopg.Connection:
         conn = psycopg.connect(**{**kwargs, "application_name": "querent"}, connect_timeout=_connect_timeout(), autocommit=True)
     except psycopg.Error as exc:
         raise _unreachable(ds, exc) from None
-    try:
+    with _verified(ds, conn, psycopg.Error):
         boundary.check_not_querent_postgres(conn)  # autocommit: no transaction started yet
         conn.autocommit = False
+    return conn
+
+
+@contextmanager
+def _verified(ds, conn, driver_error):
+    """The identity check after connecting: a refusal or a failure closes the connection."""
+    try:
+        yield
     except boundary.Refused as exc:
         conn.close()
         raise _refused(ds, exc) from None
-    except psycopg.Error as exc:
+    except driver_error as exc:
         conn.close()
         raise _unreachable(ds, exc) from None
-    return conn
 
 
 def _pg_begin(conn: psycopg.Connection, ds, *, read_only: bool) -> None:
@@ -303,15 +310,9 @@ def _sqlite_open_read(ds) -> sqlite3.Connection:
         )
     except sqlite3.Error as exc:
         raise _unreachable(ds, exc) from None
-    try:
+    with _verified(ds, conn, sqlite3.Error):
         conn.execute("PRAGMA query_only = ON")
         boundary.check_not_querent_sqlite(conn)
-    except boundary.Refused as exc:
-        conn.close()
-        raise _refused(ds, exc) from None
-    except sqlite3.Error as exc:
-        conn.close()
-        raise _unreachable(ds, exc) from None
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
     conn.set_authorizer(_read_authorizer)
     conn.set_progress_handler(_deadline_handler(ds), 1000)

@@ -3,7 +3,6 @@ Querent's own database, broker or files, however it is spelt."""
 
 import ipaddress
 import os
-import socket
 from pathlib import Path
 
 import psycopg
@@ -16,6 +15,7 @@ from executor.boundary import Refused
 from executor.models import DataSource
 from executor.services import SqlError, run_sql, test_connection
 from tests.fixtures.demo_db import pg_url
+from tests.support.ports import closed_port, listening_port
 
 PRODUCTION_POLICY = ["*"]
 
@@ -222,23 +222,13 @@ def test_a_connection_attempt_never_writes_a_file(tmp_path, demo_pg_url):
 
 def test_open_and_closed_ports_read_the_same(demo_pg_url):
     """No port oracle: a closed port, a port with another service, a wrong database all say the same."""
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    closed_port = closed.getsockname()[1]
-    closed.close()
-    chatty = socket.socket()
-    chatty.bind(("127.0.0.1", 0))
-    chatty.listen(8)
-    chatty_port = chatty.getsockname()[1]
-    try:
-        messages = []
-        for url in (f"postgresql://u@127.0.0.1:{closed_port}/d", f"postgresql://u@127.0.0.1:{chatty_port}/d",
+    messages = []
+    with listening_port() as open_port:
+        for url in (f"postgresql://u@127.0.0.1:{closed_port()}/d", f"postgresql://u@127.0.0.1:{open_port}/d",
                     pg_url("querent_no_such_database_here")):
             ok, message = test_connection(source(url, name="Probe"))
             assert not ok
             messages.append(message.split(" (reference ", 1)[0])
-    finally:
-        chatty.close()
     assert len(set(messages)) == 1, messages
 
 

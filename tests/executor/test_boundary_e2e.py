@@ -4,7 +4,6 @@ processes run on) must never answer a data source's query, however its URL is sp
 connection test must tell nothing about the network."""
 
 import os
-import socket
 import uuid
 
 import httpx
@@ -16,6 +15,7 @@ from django.utils import timezone
 from assistants.models import Assistant
 from executor.models import DataSource
 from tests.fakes.llm_server import text, tool_call
+from tests.support.ports import closed_port, listening_port
 from tests.support.principals import api_user, headers
 from tests.support.sse import iter_sse, read_until
 
@@ -137,37 +137,27 @@ def test_every_dialect_refuses_a_source_that_reaches_querents_database(stack, ll
 
 def test_connection_tests_read_alike_and_are_rate_limited(stack, demo_pg_url):
     admin = api_user(tenant=f"t-{uuid.uuid4().hex[:6]}", admin=True)
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    closed_port = closed.getsockname()[1]
-    closed.close()
-    listening = socket.socket()
-    listening.bind(("127.0.0.1", 0))
-    listening.listen(16)
-    open_port = listening.getsockname()[1]
-    try:
-        with httpx.Client(base_url=stack.base_url, headers=headers(admin), timeout=30) as api:
-            answers = []
-            for port in (closed_port, open_port, 6379):
-                url = f"postgresql://postgres@127.0.0.1:{port}/whatever"
-                response = api.post("/api/v1/database-connections", json={"alias": "probe", "connection_uri": url})
-                assert response.status_code == 400, response.text
-                answers.append(response.json()["detail"].split(" (reference ", 1)[0])
-            # Redis is refused by name before any packet; the other two read exactly alike.
-            assert answers[0] == answers[1] and "message broker" in answers[2]
-            # A key that writes a file on the server is refused by name, and no file appears.
-            keylog = f"/tmp/querent-keylog-{uuid.uuid4().hex}"
-            response = api.post("/api/v1/database-connections", json={"alias": "probe", "connection_uri": f"{demo_pg_url}?sslkeylogfile={keylog}"})
-            assert response.status_code == 400 and "sslkeylogfile" in response.text
-            assert not os.path.exists(keylog)
-            # The connection test is bounded per principal (10 a minute by default): a scan gets 429s.
-            statuses = [
-                api.post("/api/v1/database-connections", json={"alias": "probe", "connection_uri": f"postgresql://postgres@127.0.0.1:{closed_port}/x{n}"}).status_code
-                for n in range(25)
-            ]
-            assert 429 in statuses and statuses[0] == 400
-    finally:
-        listening.close()
+    closed = closed_port()
+    with listening_port() as open_port, httpx.Client(base_url=stack.base_url, headers=headers(admin), timeout=30) as api:
+        answers = []
+        for port in (closed, open_port, 6379):
+            url = f"postgresql://postgres@127.0.0.1:{port}/whatever"
+            response = api.post("/api/v1/database-connections", json={"alias": "probe", "connection_uri": url})
+            assert response.status_code == 400, response.text
+            answers.append(response.json()["detail"].split(" (reference ", 1)[0])
+        # Redis is refused by name before any packet; the other two read exactly alike.
+        assert answers[0] == answers[1] and "message broker" in answers[2]
+        # A key that writes a file on the server is refused by name, and no file appears.
+        keylog = f"/tmp/querent-keylog-{uuid.uuid4().hex}"
+        response = api.post("/api/v1/database-connections", json={"alias": "probe", "connection_uri": f"{demo_pg_url}?sslkeylogfile={keylog}"})
+        assert response.status_code == 400 and "sslkeylogfile" in response.text
+        assert not os.path.exists(keylog)
+        # The connection test is bounded per principal (10 a minute by default): a scan gets 429s.
+        statuses = [
+            api.post("/api/v1/database-connections", json={"alias": "probe", "connection_uri": f"postgresql://postgres@127.0.0.1:{closed}/x{n}"}).status_code
+            for n in range(25)
+        ]
+        assert 429 in statuses and statuses[0] == 400
 
 
 def test_sqlite_paths_to_querents_or_other_files_are_refused(stack):
