@@ -84,5 +84,6 @@ class AsyncApiView(View):
             return error_response(request, exc)
 
     def http_method_not_allowed(self, request, *args, **kwargs):
-        allowed = ", ".join(method.upper() for method in self._allowed_methods() if method not in ("head", "options"))
+        # The methods this view serves, as the routes had them listed (HEAD and OPTIONS go without saying).
+        allowed = ", ".join(m.upper() for m in self.http_method_names if hasattr(self, m) and m not in ("head", "options"))
         raise exceptions.MethodNotAllowed(request.method, f"Method {request.method} not allowed; allowed: {allowed}")

@@ -79,3 +79,13 @@ def test_admin_login_page_stays_html(db):
     response = Client().get("/admin/login/")
     assert response.status_code == 200
     assert "text/html" in response["Content-Type"]
+
+
+@pytest.mark.parametrize("path, method, allowed", [
+    ("/threads", "patch", "GET, POST"),
+    ("/runs/stream", "get", "POST"),
+])
+def test_an_async_views_405_names_the_methods_it_serves(client, path, method, allowed):
+    response = getattr(client, method)(path)
+    assert response.status_code == 405
+    assert response.json()["detail"].endswith(f"allowed: {allowed}")
