@@ -19,11 +19,13 @@ import os
 import socket
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import psycopg
 from django.conf import settings
 from psycopg.conninfo import conninfo_to_dict
+
+from .dsn import postgres_conninfo, sqlite_file_name
 
 # Keys a user may set; everything else (passfile, service, sslkeylogfile, sslrootcert, sslkey,
 # hostaddr, options, target_session_attrs, ...) reads or writes files on the server, picks other
@@ -50,18 +52,10 @@ class Refused(Exception):
 # --- URLs as data --------------------------------------------------------------------------
 
 
-def _strip_driver(url: str) -> str:
-    """`postgresql+psycopg2://...` (SQLAlchemy style, as Dataherald clients send) → `postgresql://...`."""
-    scheme, sep, rest = url.partition("://")
-    if sep and "+" in scheme:
-        return f"{scheme.split('+', 1)[0]}://{rest}"
-    return url
-
-
 def postgres_params(url: str) -> dict[str, str]:
     """The URL's connection parameters as libpq reads them, after the key allow-list and shape rules."""
     try:
-        params = conninfo_to_dict(_strip_driver(url.strip()))
+        params = conninfo_to_dict(postgres_conninfo(url.strip()))
     except (psycopg.ProgrammingError, ValueError, TypeError) as exc:
         raise Refused(f"not a valid PostgreSQL connection URL: {str(exc).strip() or 'cannot be parsed'}") from None
     unknown = sorted(set(params) - POSTGRES_KEYS)
@@ -248,11 +242,15 @@ def check_not_querent_sqlite(conn) -> None:
 # --- SQLite files --------------------------------------------------------------------------
 
 
-def _raw_sqlite_path(url: str) -> str:
-    raw = unquote(url.split("://", 1)[1][1:].split("?", 1)[0]) if "://" in url else ""
-    if not raw or raw == ":memory:" or raw.startswith("file:"):
+def _sqlite_real_path(url: str) -> Path:
+    """The real path of the file an SQLite URL names; `file:` URIs (memory, other VFSs) refused."""
+    try:
+        raw = sqlite_file_name(url)
+    except ValueError:
+        raw = ""
+    if not raw or raw.startswith("file:"):
         raise Refused("an SQLite data source needs a file path: sqlite:////absolute/path/file.sqlite3")
-    return raw
+    return Path(raw).expanduser().resolve()
 
 
 def sqlite_roots() -> list[Path]:
@@ -283,13 +281,13 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def sqlite_file(url: str, *, demo_url: str | None = None) -> Path:
     """The real path of an SQLite data source, if the operator's directories allow it."""
-    path = Path(_raw_sqlite_path(url)).expanduser().resolve()
+    path = _sqlite_real_path(url)
     if any(_same_file(path, own) for own in _own_files()):
         raise Refused("this file belongs to Querent itself and cannot be a data source")
     demo = demo_url if demo_url is not None else settings.DEMO_DATABASE_URL
     if demo and demo.startswith("sqlite") and "://" in demo:
         try:
-            if path == Path(_raw_sqlite_path(demo)).expanduser().resolve():
+            if path == _sqlite_real_path(demo):
                 return path
         except Refused:
             pass

@@ -41,17 +41,22 @@ def engine_from_url(url: str) -> str | None:
 
 
 def postgres_conninfo(url: str) -> str:
-    """The URL libpq understands: the `+driver` suffix dropped (operator-given URLs: the demo loader)."""
-    rest = url.split("://", 1)[1]
-    return f"postgresql://{rest}"
+    """What libpq understands: a URL's `+driver` suffix dropped (SQLAlchemy style); `key=value` text as is."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme.split('+', 1)[0]}://{rest}" if sep else url
+
+
+def sqlite_file_name(url: str) -> str:
+    """The file an `sqlite:///...` URL names, as written (`sqlite:////abs/file`, `sqlite:///rel/file`)."""
+    raw = unquote(url.split("://", 1)[1][1:].split("?", 1)[0]) if "://" in url else ""
+    if not raw or raw == ":memory:":
+        raise ValueError("an SQLite data source needs a file path")
+    return raw
 
 
 def sqlite_path(url: str) -> Path:
-    """`sqlite:////abs/file` and `sqlite:///rel/file` (relative to the working directory)."""
-    raw = unquote(url.split("://", 1)[1][1:].split("?", 1)[0])
-    if not raw or raw == ":memory:":
-        raise ValueError("an SQLite data source needs a file path")
-    return Path(raw).expanduser().resolve()
+    """The SQLite file's real path (relative names from the working directory)."""
+    return Path(sqlite_file_name(url)).expanduser().resolve()
 
 
 _SECRET_KEYS = r"(?:password|pass|pwd|sslpassword)"
