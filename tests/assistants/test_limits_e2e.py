@@ -10,6 +10,7 @@ import requests
 from assistants.models import Assistant
 from tests.fakes.llm_server import text, tool_call
 from tests.support.principals import api_user, headers
+from tests.support.sse import sse_frames
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -27,20 +28,6 @@ def alice(transactional_db):
     return headers(api_user(user_id=f"alice-{uuid.uuid4().hex[:6]}"))
 
 
-def sse_events(response):
-    event, data = None, []
-    for raw in response.iter_lines():
-        line = raw.decode()
-        if line == "":
-            if event is not None:
-                yield event, "\n".join(data)
-            event, data = None, []
-        elif line.startswith("event: "):
-            event = line[len("event: "):]
-        elif line.startswith("data:"):
-            data.append(line[len("data:"):].strip())
-
-
 def new_thread(base, h, configurable=None):
     assistant = requests.post(f"{base}/assistants", headers=h, json={"name": "a", "config": {"configurable": configurable or {}}})
     assert assistant.status_code == 200, assistant.text
@@ -52,7 +39,7 @@ def stream_run(base, h, thread_id, question, configurable):
     response = requests.post(f"{base}/runs/stream", headers=h, stream=True, timeout=120, json={
         "thread_id": thread_id, "input": [{"content": question, "type": "human"}], "config": {"configurable": configurable}})
     assert response.status_code == 200, response.text
-    events = list(sse_events(response))
+    events = list(sse_frames(response))
     assert events[-1][0] == "end", events
     return json.loads([d for e, d in events if e == "data"][-1])
 

@@ -44,20 +44,7 @@ def web(django_db_setup, tmp_path_factory):
     stack.tmp_dir = tmp_dir
     stack.start_web()
     try:
-        deadline, last = time.monotonic() + 60, None
-        while True:
-            if stack.web.poll() is not None:
-                raise RuntimeError(f"web process exited early:\n{stack.tail('web')}")
-            try:
-                response = httpx.get(f"{stack.base_url}/health?worker=0", timeout=5)
-                if response.status_code == 200:
-                    break
-                last = response.text
-            except httpx.HTTPError as exc:
-                last = repr(exc)
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"web not healthy within 60 s: {last}\n{stack.tail('web')}")
-            time.sleep(0.2)
+        stack.wait_ready(worker=False)
         yield stack
     finally:
         stack.stop()

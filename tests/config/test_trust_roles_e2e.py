@@ -19,6 +19,7 @@ from executor.models import DataSource
 from responses.models import Question
 from tests.fakes.llm_server import text, tool_call
 from tests.support.principals import api_user, headers
+from tests.support.sse import sse_frames
 from threads.models import Confirmation, Run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -36,18 +37,8 @@ def unique(text_: str) -> str:
 
 
 def sse_events(response: httpx.Response) -> list[tuple[str, object]]:
-    """(event, data) pairs of an SSE body (OpenGPTs uses CRLF; httpx's lines handle both)."""
-    events, event, data = [], None, []
-    for line in response.iter_lines():
-        if line == "":
-            if event is not None:
-                events.append((event, json.loads("\n".join(data)) if data else None))
-            event, data = None, []
-        elif line.startswith("event:"):
-            event = line.partition(":")[2].strip()
-        elif line.startswith("data:"):
-            data.append(line.partition(":")[2].lstrip(" "))
-    return events
+    """(event, parsed data) pairs of an SSE body."""
+    return [(event, json.loads(data) if data else None) for event, data in sse_frames(response)]
 
 
 def create_connection(stack, user, url, **extra) -> httpx.Response:

@@ -41,3 +41,19 @@ def read_until(events, stop_type: str, limit: int = 200) -> list[SseEvent]:
         if len(seen) >= limit:
             break
     raise AssertionError(f"stream ended before {stop_type!r}: {[e.event for e in seen]}")
+
+
+def sse_frames(response):
+    """(event, data text) pairs of a `requests` or httpx stream, events without data included
+    (OpenGPTs' `end` has none), data left unparsed."""
+    event, data = None, []
+    for raw in response.iter_lines():
+        line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        if line == "":
+            if event is not None:
+                yield event, "\n".join(data)
+            event, data = None, []
+        elif line.startswith("event: "):
+            event = line[len("event: "):]
+        elif line.startswith("data: ") or line == "data:":
+            data.append(line[len("data: "):])

@@ -11,6 +11,7 @@ import requests
 from tests.fakes.llm_server import text, tool_call
 from tests.fakes.oidc_provider import OidcProvider
 from tests.support.principals import api_user, headers
+from tests.support.sse import sse_frames
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -29,21 +30,6 @@ def wait_for_state(base, thread_id, cookies, count, timeout=30):
             return values
         time.sleep(0.1)
     raise AssertionError(f"thread never reached {count} messages: {values}")
-
-
-def sse_lines(response):
-    """Parse OpenGPTs SSE (CRLF) into (event, data) pairs."""
-    event, data = None, []
-    for raw in response.iter_lines():
-        line = raw.decode("utf-8")
-        if line == "":
-            if event is not None:
-                yield event, "\n".join(data)
-            event, data = None, []
-        elif line.startswith("event: "):
-            event = line[len("event: "):]
-        elif line.startswith("data: ") or line == "data:":
-            data.append(line[len("data: "):])
 
 
 def test_seed_002_step_by_step(dev_stack, llm, tenant_demo):
@@ -114,7 +100,7 @@ def test_seed_002_step_by_step(dev_stack, llm, tenant_demo):
         "input": {"messages": [{"content": "have a good day!", "type": "human"}]},
     }, stream=True)
     assert response.status_code == 200
-    events = list(sse_lines(response))
+    events = list(sse_frames(response))
     assert events[0][0] == "metadata" and "run_id" in json.loads(events[0][1])
     data_events = [json.loads(d) for e, d in events if e == "data"]
     assert events[-1] == ("end", "")
@@ -159,7 +145,7 @@ def test_stream_with_tool_use_on_demo_data(stack, llm, tenant_demo):
         "assistant_id": assistant["assistant_id"], "thread_id": thread["thread_id"],
         "input": [{"content": question, "type": "human"}],
     })
-    events = list(sse_lines(response))
+    events = list(sse_frames(response))
     final = json.loads([d for e, d in events if e == "data"][-1])
     assert [m["type"] for m in final] == ["ai", "tool", "ai"]
     assert final[0]["tool_calls"][0]["id"] == "call_tracks" and final[0]["tool_calls"][0]["name"] == "execute_python"
@@ -182,7 +168,7 @@ def test_stream_error_event(stack, llm, tenant_demo):
     question = f"break {uuid.uuid4().hex[:6]}"
     llm.script([error(404, "The model `nope` does not exist")], match=question)
     response = requests.post(f"{base}/runs/stream", headers=h, stream=True, json={"thread_id": thread["thread_id"], "input": [{"content": question, "type": "human"}]})
-    events = list(sse_lines(response))
+    events = list(sse_frames(response))
     assert [e for e, _ in events] == ["metadata", "error"]
     body = json.loads(events[1][1])
     assert body["status_code"] == 500 and "not found" in body["message"]
@@ -218,7 +204,7 @@ def test_oidc_auth(stack_factory, scripted_llm, llm):
         llm.script([text("Hi Alice.", chunks=2)], match=question)
         response = requests.post(f"{base}/runs/stream", headers=alice, stream=True, json={
             "thread_id": thread["thread_id"], "input": [{"content": question, "type": "human"}]})
-        events = list(sse_lines(response))
+        events = list(sse_frames(response))
         assert events[-1][0] == "end" and json.loads(events[-2][1])[-1]["content"] == "Hi Alice."
         assert requests.get(f"{base}/threads/{thread['thread_id']}", headers=bob).status_code == 404
         assert requests.get(f"{base}/assistants", headers=bob).json() == []
