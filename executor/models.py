@@ -45,6 +45,8 @@ class DataSource(OwnedModel):
     class Engine(models.TextChoices):
         POSTGRESQL = "postgresql", "PostgreSQL"
         SQLITE = "sqlite", "SQLite"
+        MYSQL = "mysql", "MySQL / MariaDB"
+        DUCKDB = "duckdb", "DuckDB"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
