@@ -158,3 +158,9 @@ class Deployment(models.Model):
 
     class Meta:
         db_table = MARKER_TABLE
+
+
+# The context store's models live in their own module; imported here so Django registers them.
+from .context.models import (  # noqa: E402,F401
+    ContextState, GoldenSql, Instruction, NlGeneration, Prompt, SqlGeneration, TableDescription,
+)
