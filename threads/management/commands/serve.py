@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from config import production as startup
 from config.web import argv as web_argv
+from threads.management.commands.bootstrap import admin_credentials
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -89,20 +90,9 @@ class Command(BaseCommand):
         except BaseException:
             stop()  # a child that did start must not outlive a failed start-up
             raise
-        mode = "embedded (SQLite, serverless broker)" if settings.EMBEDDED and not settings.REDIS_URL else "services"
-        model = "offline demo model (no OPENAI_API_KEY set)" if not (settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL) else settings.QUERENT_MODEL
-        hosts = f"  Hosts:    {', '.join(settings.ALLOWED_HOSTS)} (QUERENT_ALLOWED_HOSTS)\n" if production else ""
-        self.stdout.write(
-            self.style.SUCCESS("\nQuerent is running") + f" — {mode}; model: {model}\n"
-            + (self.style.SUCCESS if production else self.style.WARNING)(startup.mode_line(production)) + "\n"
-            f"  Chat:     {base}/\n"
-            f"  Admin:    {base}/admin/\n"
-            f"  API docs: {base}/api/docs/\n"
-            f"  Health:   {base}/health\n"
-            + hosts
-            + "".join(self.style.ERROR(f"!! {line}") + "\n" for warning in warnings for line in warning)
-            + "Press Ctrl-C to stop.\n"
-        )
+        banner = self._banner(base, production, warnings)
+        self.stdout.write(banner)
+        self.stdout.flush()
         try:
             while not stopping:
                 for name, proc in children.items():
@@ -115,21 +105,54 @@ class Command(BaseCommand):
             stop()
 
     def _wait_ready(self, base: str, children: dict, host_header: str | None = None) -> None:
+        """Until the web process answers and a worker answers a ping through the broker, so the
+        banner comes after both processes' start-up output and a first question is answered."""
         self.stdout.write("Starting web server and worker", ending="")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            for name, proc in children.items():
-                if proc.poll() is not None:
-                    raise CommandError(f"{name} exited during start-up with code {proc.returncode}")
-            try:
-                probe = urllib.request.Request(f"{base}/health?worker=0", headers={"Host": host_header} if host_header else {})
-                with urllib.request.urlopen(probe, timeout=2) as response:
-                    if response.status == 200:
-                        self.stdout.write(" ready.")
-                        return
-            except OSError:
-                pass
-            self.stdout.write(".", ending="")
-            self.stdout.flush()
-            time.sleep(0.5)
-        raise CommandError("the web server did not become ready within 60 s")
+        deadline = time.monotonic() + 90
+        for what, path, timeout in (("web server", "/health?worker=0", 2), ("worker", "/health", 8)):
+            while True:
+                for name, proc in children.items():
+                    if proc.poll() is not None:
+                        raise CommandError(f"{name} exited during start-up with code {proc.returncode}")
+                if time.monotonic() > deadline:
+                    raise CommandError(f"the {what} did not become ready within 90 s")
+                try:
+                    probe = urllib.request.Request(f"{base}{path}", headers={"Host": host_header} if host_header else {})
+                    with urllib.request.urlopen(probe, timeout=timeout) as response:
+                        if response.status == 200:
+                            break
+                except OSError:  # not listening yet, or 503 while the worker starts
+                    pass
+                self.stdout.write(".", ending="")
+                self.stdout.flush()
+                time.sleep(0.5)
+        self.stdout.write(" ready.")
+
+    def _banner(self, base: str, production: bool, warnings: list[list[str]]) -> str:
+        """What a person needs to start: where, how to sign in, which mode, model and sandbox."""
+        mode = "embedded (SQLite, serverless broker)" if settings.EMBEDDED and not settings.REDIS_URL else "services (PostgreSQL/Redis)"
+        demo = not (settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL)
+        model = "offline demo model (no OPENAI_API_KEY set)" if demo else settings.QUERENT_MODEL
+        sandbox = "bubblewrap" if startup.sandbox_problem() is None else "NOT confined (bubblewrap missing; see the warning below)"
+        rule = "=" * 78
+        lines = [
+            rule,
+            self.style.SUCCESS("  Querent is running"),
+            "  " + (self.style.SUCCESS if production else self.style.WARNING)(startup.mode_line(production)),
+            f"  Chat:     {base}/",
+            f"  Admin:    {base}/admin/",
+            f"  API docs: {base}/api/docs/",
+            f"  Health:   {base}/health",
+        ]
+        if not production:
+            lines.append(f"  Sign in:  {admin_credentials()}")
+        lines += [
+            f"  Mode:     {mode}",
+            f"  Model:    {model}",
+            f"  Sandbox:  {sandbox}",
+        ]
+        if production:
+            lines.append(f"  Hosts:    {', '.join(settings.ALLOWED_HOSTS)} (QUERENT_ALLOWED_HOSTS)")
+        lines += [self.style.ERROR(f"!! {line}") for warning in warnings for line in warning]
+        lines += ["  Press Ctrl-C to stop.", rule]
+        return "\n" + "\n".join(lines) + "\n"
