@@ -150,7 +150,9 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Queue names are settings so several deployments (or test stacks) can share one Redis.
 AGENT_QUEUE = env_str("QUERENT_AGENT_QUEUE", "agent")
 CELERY_TASK_DEFAULT_QUEUE = env_str("QUERENT_DEFAULT_QUEUE", "default")
-CELERY_TASK_ROUTES = {"threads.tasks.*": {"queue": AGENT_QUEUE}, "responses.tasks.*": {"queue": AGENT_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "threads.tasks.*": {"queue": AGENT_QUEUE}, "responses.tasks.*": {"queue": AGENT_QUEUE}, "executor.tasks.*": {"queue": AGENT_QUEUE},
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("QUERENT_CELERY_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -319,6 +321,15 @@ DATA_SOURCE_CONNECT_TIMEOUT_S = env_int("QUERENT_DATA_SOURCE_CONNECT_TIMEOUT", 5
 SCHEMA_CACHE_TTL_S = env_int("QUERENT_SCHEMA_CACHE_TTL", 3600)
 SCHEMA_MAX_TABLES = env_int("QUERENT_SCHEMA_MAX_TABLES", 1000)
 SCHEMA_SAMPLE_TABLES = env_int("QUERENT_SCHEMA_SAMPLE_TABLES", 50)
+# The context store (executor/context): how much of a prompt the schema may take, how many golden
+# SQLs go in as examples, and an optional OpenAI-compatible embeddings endpoint for similarity
+# (empty model: lexical similarity only, which needs nothing).
+CONTEXT_SCHEMA_CHARS = env_int("QUERENT_CONTEXT_SCHEMA_CHARS", 6000)
+CONTEXT_EXAMPLES = env_int("QUERENT_CONTEXT_EXAMPLES", 3)
+CONTEXT_LOW_CARDINALITY = env_int("QUERENT_CONTEXT_LOW_CARDINALITY", 20)
+EMBEDDINGS_MODEL = env_str("QUERENT_EMBEDDINGS_MODEL", "")
+EMBEDDINGS_BASE_URL = env_str("QUERENT_EMBEDDINGS_BASE_URL") or OPENAI_BASE_URL
+EMBEDDINGS_API_KEY = env_str("QUERENT_EMBEDDINGS_API_KEY") or OPENAI_API_KEY
 # Where a data source may connect, judged by the addresses its host resolves to (executor/boundary.py):
 # host names, addresses or CIDR networks, and `*` for any address that is not loopback, link-local,
 # cloud metadata, unspecified, multicast or reserved. Those are reachable only when listed here

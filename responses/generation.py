@@ -18,7 +18,7 @@ from django.conf import settings
 from assistants.llm import LLMConfig, LLMError, complete
 from config.identity import Principal
 from executor.errors import DataSourceUnavailable
-from executor.schema import schema_summary
+from executor.context.index import context_for
 from executor.selectors import data_source_for_use
 from executor.services import NeedsConfirmation, SqlError, run_sql
 
@@ -148,9 +148,11 @@ class _Generation:
             self.draft.error_message = NO_MODEL
             self.step("no language model configured: SQL generation skipped")
             return
-        schema = schema_summary(self.data_source, question=self.question.question)
+        context = context_for(self.data_source, self.question.question, Principal(self.question.tenant, self.question.owner))
+        schema = context.schema
         self.step(f"schema: summary of data source '{self.data_source.name}' ({len(schema)} characters) sent to the model")
-        messages = prompts.sql_messages(self.question.question, engine=self.data_source.engine, schema=schema)
+        self.step(f"context: {len(context.instructions)} instructions, {len(context.examples)} golden SQL examples")
+        messages = prompts.sql_messages(self.question.question, engine=self.data_source.engine, schema=schema, context=context.text())
         attempts = 1 + max(0, settings.RESPONSES_SQL_RETRIES)
         for attempt in range(1, attempts + 1):
             try:

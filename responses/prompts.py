@@ -10,14 +10,16 @@ RESULT_PREVIEW_ROWS = 50
 RESULT_PREVIEW_CHARS = 8000
 
 
-def sql_messages(question: str, *, engine: str, schema: str) -> list[dict]:
+def sql_messages(question: str, *, engine: str, schema: str, context: str = "") -> list[dict]:
+    """`context`: the data source's rules and verified examples from the context store."""
     name = ENGINE_NAMES.get(engine, engine)
     system = (
         f"You write SQL for a {name} database to answer the user's question.\n"
         "Reply with exactly one read-only query (SELECT or WITH ... SELECT) in a ```sql code block, and nothing "
         "else. Use only the tables and columns listed below. Never write INSERT, UPDATE, DELETE or DDL, and never "
         "call a function that changes data.\n\n"
-        f"Schema:\n{schema}"
+        + (f"{context}\n\n" if context else "")
+        + f"Schema:\n{schema}"
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 

@@ -262,12 +262,19 @@ class AgentLoop:
             raise RunCancelled()
 
     def base_messages(self) -> list[dict]:
-        schema = None
+        schema, context = None, ""
         if self.data_source is not None:
-            from executor.schema import schema_summary
+            from executor.context.index import context_for
 
+            # The context store, for the question this run answers: rules, similar verified
+            # examples, the most relevant tables within the prompt budget.
+            question = (
+                Message.objects.filter(thread_id=self.thread.pk, role=Message.Role.HUMAN).order_by("-seq")
+                .values_list("content", flat=True).first()
+            )
             try:
-                schema = schema_summary(self.data_source)
+                found = context_for(self.data_source, question, acting_principal(self.run, self.thread))
+                schema, context = found.schema, found.text()
             except Exception as exc:  # noqa: BLE001 - a down database still lets the model explain
                 schema = f"(schema unavailable: {exc})"
         instructions = self.assistant.instructions if self.assistant else ""

@@ -2,7 +2,8 @@
 
 import json
 
-from assistants.tools import EXECUTE_PYTHON
+from assistants import bots
+from assistants.tools import EXECUTE_PYTHON, RETRIEVAL
 
 from .models import Message, Thread
 
@@ -18,9 +19,12 @@ You cannot see stored artifacts' full data: refer to them in your answer as
 TOOL_RESULT_SAMPLE_ROWS = 20
 
 
-def system_prompt(instructions: str, engine: str | None, schema: str | None) -> str:
+def system_prompt(instructions: str, engine: str | None, schema: str | None, context: str = "") -> str:
+    """`context`: the data source's rules and verified examples (executor.context), after the guidance."""
     parts = [instructions.strip()] if instructions.strip() else []
     parts.append(GUIDANCE.format(engine=engine or "SQL"))
+    if context:
+        parts.append(context)
     if schema:
         parts.append("Database schema:\n" + schema)
     else:
@@ -66,5 +70,7 @@ def history_messages(thread: Thread) -> list[dict]:
     return messages
 
 
-def tools_for(assistant) -> list[dict]:
-    return [EXECUTE_PYTHON]
+def tools_for(assistant, *, has_documents: bool = False) -> list[dict]:
+    """The tool schemas a run of `assistant` offers (assistants.bots decides which)."""
+    offered = bots.tools_for_run(assistant, has_documents=has_documents)
+    return [schema for name, schema in ((bots.EXECUTE_PYTHON, EXECUTE_PYTHON), (bots.RETRIEVAL, RETRIEVAL)) if name in offered]
