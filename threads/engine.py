@@ -282,7 +282,7 @@ class AgentLoop:
         if extra:  # e.g. a Julep session's situation
             instructions = f"{instructions}\n\n{extra}".strip()
         engine = self.data_source.engine if self.data_source else None
-        system = {"role": "system", "content": prompt.system_prompt(instructions, engine, schema)}
+        system = {"role": "system", "content": prompt.system_prompt(instructions, engine, schema, context)}
         return [system]
 
     def run_loop(self) -> None:
