@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from assistants.models import Assistant
 from config.identity import Principal
 from config.schema import errors
+from threads.serializers import pending_change
 
 from . import bi_serializers as s
 from . import selectors, services
@@ -31,6 +32,20 @@ def tenant_principal(request) -> Principal:
         raise PermissionDenied(str(exc)) from None
 
 
+def session_for(request, session_id):
+    """(session, the principal acting for its tenant). The tenant comes from X-Tenant-ID or
+    `?tenant_id=`; under development auth a request naming neither (seed 003's later curls) acts
+    for the session's own tenant, since that auth trusts the caller for any tenant anyway. Real
+    credentials (API keys, JWT) never get this: their tenant is theirs or the one they name."""
+    principal = tenant_principal(request)
+    named = request.query_params.get("tenant_id") or (request.headers.get("X-Tenant-ID") or "").strip()
+    if principal.source == "dev" and principal.can_act_for_any_tenant and not named:
+        tenant = selectors.bi_session_tenant(session_id)
+        if tenant is not None and tenant != principal.tenant:
+            principal = principal.acting_for(tenant)
+    return selectors.get_bi_session(principal, session_id), principal
+
+
 def _validated(serializer_class, data):
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
@@ -41,8 +56,11 @@ def _conflict(detail: str, code: str = "conflict") -> Response:
     return Response({"detail": detail, "code": code}, status=status.HTTP_409_CONFLICT)
 
 
-def _answer(session, message: str, acting: Principal, intent: str | None = None) -> Response:
+def _answer(session, message: str, acting: Principal, intent: str | None = None, decision: tuple | None = None) -> Response:
     try:
+        if decision is not None:
+            confirmation_id, approve = decision
+            return Response(pipeline.decide(session, confirmation_id, approve=approve, acting=acting))
         return Response(pipeline.answer(session, message, acting=acting, intent=intent))
     except services.Conflict as exc:
         return _conflict(str(exc))
@@ -76,14 +94,17 @@ class SessionCollectionApi(APIView):
 class SessionDetailApi(APIView):
     @extend_schema(summary="A BI session with its last result", responses={200: dict, **errors(401, 403, 404)})
     def get(self, request, session_id):
-        session = selectors.get_bi_session(tenant_principal(request), session_id)
+        session, _ = session_for(request, session_id)
         body = s.session_summary(session)
         body["data"] = pipeline.data_of(session) if session.has_result else None
+        pending = services.pending_in(session)
+        body["pending_confirmation"] = pending_change(pending, decide_path=pipeline.decide_path(session, pending)) if pending else None
+        body["last_turn"] = selectors.last_turn(session)
         return Response(body)
 
     @extend_schema(summary="Delete a BI session and its messages", responses={200: dict, **errors(401, 403, 404, 409)})
     def delete(self, request, session_id):
-        session = selectors.get_bi_session(tenant_principal(request), session_id)
+        session, _ = session_for(request, session_id)
         try:
             services.delete_session(session)
         except services.Conflict as exc:
@@ -94,8 +115,7 @@ class SessionDetailApi(APIView):
 class SessionMessageApi(APIView):
     @extend_schema(summary="Ask a question in the session", request=s.MessageSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
     def post(self, request, session_id):
-        principal = tenant_principal(request)
-        session = selectors.get_bi_session(principal, session_id)
+        session, principal = session_for(request, session_id)
         data = _validated(s.MessageSerializer, request.data)
         return _answer(session, data["message"], principal)
 
@@ -103,8 +123,7 @@ class SessionMessageApi(APIView):
 class SessionRefineApi(APIView):
     @extend_schema(summary="Change the session's last query", request=s.RefineSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
     def post(self, request, session_id):
-        principal = tenant_principal(request)
-        session = selectors.get_bi_session(principal, session_id)
+        session, principal = session_for(request, session_id)
         data = _validated(s.RefineSerializer, request.data)
         if not session.has_result:
             return _conflict("this session has no query to refine yet; ask a question first", "no_result")
@@ -114,7 +133,7 @@ class SessionRefineApi(APIView):
 class SessionVisualizationApi(APIView):
     @extend_schema(summary="Draw the last result as another chart type", request=s.VisualizationSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409)})
     def post(self, request, session_id):
-        session = selectors.get_bi_session(tenant_principal(request), session_id)
+        session, _ = session_for(request, session_id)
         chart_type = _validated(s.VisualizationSerializer, request.data)["chart_type"]
         if chart_type not in visualization.CHART_TYPES:
             detail = f"chart_type: unknown chart type {chart_type!r}; valid types: {', '.join(visualization.CHART_TYPES)}"
@@ -133,8 +152,7 @@ class SessionVisualizationApi(APIView):
 class SessionSuggestionsApi(APIView):
     @extend_schema(summary="Follow-up questions from the schema and the last result", responses={200: dict, **errors(401, 403, 404)})
     def get(self, request, session_id):
-        principal = tenant_principal(request)
-        session = selectors.get_bi_session(principal, session_id)
+        session, principal = session_for(request, session_id)
         data_source = services.usable_data_source(session, principal)  # its schema is a use too
         schema, engine = None, None
         if data_source is not None:
@@ -152,7 +170,16 @@ class SessionSuggestionsApi(APIView):
 class SessionHistoryApi(APIView):
     @extend_schema(summary="The session's messages, oldest first", parameters=[s.HistoryQuerySerializer], responses={200: dict, **errors(400, 401, 403, 404)})
     def get(self, request, session_id):
-        session = selectors.get_bi_session(tenant_principal(request), session_id)
+        session, _ = session_for(request, session_id)
         limit = _validated(s.HistoryQuerySerializer, request.query_params)["limit"]
         return Response({"session_id": str(session.id), "messages": selectors.bi_turns(session, limit)})
 
+
+
+class SessionConfirmationApi(APIView):
+    @extend_schema(summary="Approve or deny the change the session waits on; answers as the continued turn",
+                   request=s.DecisionSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
+    def post(self, request, session_id, confirmation_id):
+        session, principal = session_for(request, session_id)
+        approve = _validated(s.DecisionSerializer, request.data)["approve"]
+        return _answer(session, "", principal, decision=(confirmation_id, approve))

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from config.fields import MAX_INT, StrictCharField, storable_json
+from config.fields import MAX_INT, StrictBooleanField, StrictCharField, storable_json
 
 from .models import Session
 
@@ -30,6 +30,10 @@ class RefineSerializer(serializers.Serializer):
 
 class VisualizationSerializer(serializers.Serializer):
     chart_type = StrictCharField(max_length=40)
+
+
+class DecisionSerializer(serializers.Serializer):
+    approve = StrictBooleanField()
 
 
 class ListQuerySerializer(serializers.Serializer):

@@ -12,4 +12,6 @@ urlpatterns = [
     *both("sessions/<str:session_id>/visualization", apis.SessionVisualizationApi.as_view(), "bi-session-visualization"),
     *both("sessions/<str:session_id>/suggestions", apis.SessionSuggestionsApi.as_view(), "bi-session-suggestions"),
     *both("sessions/<str:session_id>/history", apis.SessionHistoryApi.as_view(), "bi-session-history"),
+    *both("sessions/<str:session_id>/confirmations/<str:confirmation_id>", apis.SessionConfirmationApi.as_view(),
+          "bi-session-confirmation"),
 ]

@@ -256,3 +256,17 @@ class SessionSuggestionsApi(APIView):
         query = _validated(s.PageQuerySerializer, request.query_params)
         items = julep_chat.suggestions(session, acting=request.user)
         return Response({"items": items[query["offset"]: query["offset"] + query["limit"]]})
+
+
+class SessionConfirmationApi(APIView):
+    @extend_schema(summary="Approve or deny the change the session waits on; answers as the chat that asked",
+                   request=s.DecisionSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
+    def post(self, request, session_id, confirmation_id):
+        session = selectors.get_julep_session(request.user, session_id)
+        approve = _validated(s.DecisionSerializer, request.data)["approve"]
+        try:
+            return julep_chat.decide(session, confirmation_id, approve=approve, acting=request.user)
+        except services.Conflict as exc:
+            return _conflict(exc)
+        except services.RunTimedOut as exc:
+            return Response({"detail": str(exc), "code": "timeout"}, status=status.HTTP_504_GATEWAY_TIMEOUT)

@@ -10,6 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from threads.models import Message, Run
+from threads.serializers import pending_change, pending_change_text
 
 from . import services
 from .bi import results, visualization
@@ -56,8 +57,8 @@ def instructions(session: Session) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def chat(session: Session, messages: list[dict], options: dict, sampling: dict, *, acting) -> Response:
-    config = {
+def run_config(session: Session, options: dict, sampling: dict) -> dict:
+    return {
         "instructions": instructions(session),
         "dialect": "julep",
         # Recorded with the run; the engine's model client does not take sampling parameters.
@@ -65,23 +66,58 @@ def chat(session: Session, messages: list[dict], options: dict, sampling: dict, 
         "recall": options.get("recall"),
         "remember": options.get("remember"),
     }
+
+
+def chat(session: Session, messages: list[dict], options: dict, sampling: dict, *, acting) -> Response:
     input_messages = [(ROLES[m["role"]], m["content"]) for m in messages]
-    run = services.run_turn(session, None, config=config, input_messages=input_messages, acting=acting)
+    turn = services.run_turn(session, None, config=run_config(session, options, sampling), input_messages=input_messages, acting=acting)
+    return reply(session, turn)
+
+
+def decide(session: Session, confirmation_id, *, approve: bool, acting) -> Response:
+    """Approve or deny the change the session waits on; answers as the chat that asked would have."""
+    return reply(session, services.decide_change(session, confirmation_id, approve=approve, acting=acting))
+
+
+def decide_path(session: Session, confirmation) -> str:
+    return f"/api/sessions/{session.id}/confirmations/{confirmation.id}"
+
+
+def pending_reply(session: Session, run, confirmation) -> tuple[dict, str]:
+    change = pending_change(confirmation, decide_path=decide_path(session, confirmation))
+    return change, pending_change_text(change)
+
+
+def reply(session: Session, turn) -> Response:
+    run = turn.run
+    if turn.pending is not None:
+        # Julep has no confirmation protocol: the answer is the change waiting, in words and as data.
+        change, text = pending_reply(session, run, turn.pending)
+        message = {"role": "assistant", "content": text, "name": None, "created_at": stamp(timezone.now()), "id": str(turn.pending.id)}
+        return Response(_chat_body(run, "stop", [message], pending=change))
     if run.status == Run.Status.CANCELLED:
         return Response({"detail": "The run was cancelled before it answered.", "code": "cancelled"}, status=status.HTTP_409_CONFLICT)
     if run.status != Run.Status.COMPLETED:
         return Response({"detail": run.error or "The run failed.", "code": "run_failed", "run_id": str(run.id)},
                         status=status.HTTP_502_BAD_GATEWAY)
-    reply = results.final_message(run)
-    finish = (reply.metadata or {}).get("finish_reason") if reply else None
+    answer = results.final_message(run)
+    finish = (answer.metadata or {}).get("finish_reason") if answer else None
+    return Response(_chat_body(run, finish if finish in FINISH_REASONS else "stop",
+                               [chat_message_out(answer, role="assistant")] if answer else []))
+
+
+def _chat_body(run, finish: str, messages: list[dict], pending: dict | None = None) -> dict:
     usage = run.usage or {}
-    return Response({
+    body = {
         "id": str(run.id),
-        "finish_reason": finish if finish in FINISH_REASONS else "stop",
-        "response": [[chat_message_out(reply, role="assistant")]] if reply else [[]],
+        "finish_reason": finish,
+        "response": [messages],
         "usage": {key: int(usage.get(key) or 0) for key in ("total_tokens", "prompt_tokens", "completion_tokens")},
         "doc_ids": {"agent_doc_ids": [], "user_doc_ids": []},
-    })
+    }
+    if pending is not None:
+        body["pending_confirmation"] = pending
+    return body
 
 
 def _last_result(message: Message, engine: str | None):

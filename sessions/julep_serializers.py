@@ -148,6 +148,10 @@ class SessionInSerializer(ModeSerializer):
     context_overflow = serializers.ChoiceField(choices=CONTEXT_OVERFLOW)
 
 
+class DecisionSerializer(serializers.Serializer):
+    approve = StrictBooleanField()
+
+
 class ListQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=100)
     offset = serializers.IntegerField(min_value=0, max_value=MAX_INT, required=False, default=0)

@@ -15,4 +15,6 @@ urlpatterns = [
     *both("sessions/<str:session_id>/chat", apis.SessionChatApi.as_view(), "julep-session-chat"),
     *both("sessions/<str:session_id>/history", apis.SessionHistoryApi.as_view(), "julep-session-history"),
     *both("sessions/<str:session_id>/suggestions", apis.SessionSuggestionsApi.as_view(), "julep-session-suggestions"),
+    *both("sessions/<str:session_id>/confirmations/<str:confirmation_id>", apis.SessionConfirmationApi.as_view(),
+          "julep-session-confirmation"),
 ]

@@ -1,12 +1,13 @@
 """Reads, always through the caller's scope: BI sessions by tenant, Julep objects by owner."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from django.db.models.fields.json import KeyTransform
 from django.http import Http404
 
 from assistants.models import Assistant
 from config.identity import Principal
-from threads.models import Message, Run, RunEvent
+from threads.models import Confirmation, Message, Run, RunEvent
 
 from .models import EndUser, Session
 
@@ -36,6 +37,30 @@ def get_bi_session(principal: Principal, session_id) -> Session:
     return _get_or_404(
         Session.objects.bi_in_tenant(principal).select_related("agent", "agent__data_source", "thread"), "session", pk=session_id
     )
+
+
+def bi_session_tenant(session_id) -> str | None:
+    """The tenant of a BI session, for development auth only (see bi_apis.session_for)."""
+    try:
+        return Session.objects.filter(dialect=Session.Dialect.BI, pk=session_id).values_list("tenant", flat=True).first()
+    except (ValueError, TypeError, DjangoValidationError):
+        return None
+
+
+def last_turn(session: Session) -> dict | None:
+    """How the session's last run ended: after a change was approved or denied elsewhere (the chat
+    page, the admin), a GET shows the outcome here."""
+    run = Run.objects.filter(thread_id=session.thread_id).order_by("-created_at").first()
+    if run is None:
+        return None
+    answer = Message.objects.filter(run=run, role=Message.Role.AI).exclude(content="").order_by("-seq").first()
+    decided = Confirmation.objects.filter(run=run).exclude(status=Confirmation.Status.PENDING).order_by("created_at")
+    return {
+        "run_id": str(run.id),
+        "status": run.status,
+        "response": answer.content if answer else (run.error or None),
+        "confirmations": [{"confirmation_id": str(c.id), "sql": c.message, "status": c.status} for c in decided],
+    }
 
 
 def bi_turns(session: Session, limit: int) -> list[dict]:

@@ -1,12 +1,15 @@
 """Writes on sessions, end users and (Julep) agents. Runs go through the engine's services only."""
 
+from dataclasses import dataclass
+
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
 from assistants.models import Assistant
 from config.identity import Principal
 from threads import services as engine
-from threads.models import Run
+from threads.models import Confirmation, Run, Thread
 
 from .models import MAX_STORED_ROWS, EndUser, Session
 
@@ -15,10 +18,27 @@ RUN_TIMEOUT_S = 300.0
 
 Conflict = engine.Conflict
 BUSY = "a message is still being answered in this session; try again when it has finished"
+WAITING = ("a change in this session is waiting for approval; approve or deny it first "
+           "(sending another message withdraws it)")
 
 
 class RunTimedOut(Exception):
     """The run did not finish in time; it was asked to stop."""
+
+
+class SessionGone(Http404):
+    """The session (or its conversation) was deleted while this request worked on it."""
+
+    def __init__(self):
+        super().__init__("session not found")
+
+
+@dataclass
+class Turn:
+    """A turn's outcome: the run, and the change it waits on when it stopped for approval."""
+
+    run: Run
+    pending: Confirmation | None = None
 
 
 # --- runs ------------------------------------------------------------------------------------
@@ -33,24 +53,78 @@ def usable_data_source(session: Session, acting: Principal):
 
 
 def run_turn(session: Session, message: str | None, *, config: dict, acting: Principal, input_messages=None,
-             timeout: float = RUN_TIMEOUT_S) -> Run:
-    """One turn on the session's thread, asked by `acting`, through the engine's queue and worker, waited for."""
+             timeout: float = RUN_TIMEOUT_S) -> Turn:
+    """One turn on the session's thread, asked by `acting`, through the engine's queue and worker.
+
+    Waited for until it ends or stops for approval of a change (then the Turn carries it: the
+    request answers at once, the change is decided later). A change already waiting is withdrawn
+    by this new message. SessionGone when the session is deleted meanwhile."""
     usable_data_source(session, acting)
+    for _ in range(2):  # once more if the history was cleared (a new thread) meanwhile
+        engine.withdraw_pending_changes(session.thread)
+        try:
+            run = engine.do_start_run(session.thread, message, config=config, input_messages=input_messages, acting=acting)
+            break
+        except Conflict:
+            raise Conflict(BUSY) from None
+        except Thread.DoesNotExist:
+            session = _reread(session)
+    else:
+        raise SessionGone()
+    return wait_for_turn(session, run.id, timeout=timeout)
+
+
+def wait_for_turn(session: Session, run_id, *, timeout: float = RUN_TIMEOUT_S) -> Turn:
     try:
-        run = engine.do_start_run(session.thread, message, config=config, input_messages=input_messages, acting=acting)
-    except Conflict:
-        raise Conflict(BUSY) from None
-    run = engine.wait_for_run(run.id, timeout=timeout)
-    if not run.is_terminal:
-        engine.do_cancel_runs(session.thread)
+        run, pending = engine.wait_for_outcome(run_id, timeout=timeout)
+    except Run.DoesNotExist:
+        raise SessionGone() from None
+    if not run.is_terminal and pending is None:
+        engine.do_cancel_runs(run.thread)
         raise RunTimedOut(f"No answer within {int(timeout)} seconds; the request was cancelled.")
     Session.objects.filter(pk=session.pk).update(updated_at=timezone.now())
-    return run
+    return Turn(run, pending)
+
+
+def _reread(session: Session) -> Session:
+    fresh = Session.objects.select_related("agent", "agent__data_source", "thread", "end_user").filter(pk=session.pk).first()
+    if fresh is None or fresh.thread_id == session.thread_id:
+        raise SessionGone()
+    return fresh
+
+
+def decide_change(session: Session, confirmation_id, *, approve: bool, acting: Principal,
+                  timeout: float = RUN_TIMEOUT_S) -> Turn:
+    """Approve or deny a change the session's run waits on, then wait for what the run does next
+    (its end, or the next change to approve). 404 for a confirmation not on this session's
+    conversation; Conflict when it was already decided."""
+    try:
+        confirmation = engine.do_decide_confirmation(session.thread, confirmation_id, approve=approve, decided_by=str(acting))
+    except Confirmation.DoesNotExist:
+        raise Http404("confirmation not found in this session") from None
+    return wait_for_turn(session, confirmation.run_id, timeout=timeout)
+
+
+def pending_in(session: Session) -> Confirmation | None:
+    """The change the session's conversation waits on now, if any."""
+    return Confirmation.objects.filter(thread_id=session.thread_id, status=Confirmation.Status.PENDING).order_by("created_at").first()
+
+
+def _locked(session: Session) -> Session:
+    """The session re-read under its row lock, then its thread's lock (the one order: session,
+    then thread). SessionGone when either was deleted meanwhile."""
+    try:
+        locked = Session.objects.select_for_update().get(pk=session.pk)
+        engine.lock_thread(locked.thread_id)
+    except (Session.DoesNotExist, Thread.DoesNotExist):
+        raise SessionGone() from None
+    return locked
 
 
 def _refuse_if_running(session: Session) -> None:
-    if Run.objects.filter(thread_id=session.thread_id, status__in=Run.ACTIVE).exists():
-        raise Conflict(BUSY)
+    """Call holding the thread's lock (_locked)."""
+    detail = WAITING if pending_in(session) is not None else BUSY
+    engine.refuse_if_running(session.thread_id, detail)
 
 
 # --- BI sessions -----------------------------------------------------------------------------
@@ -74,19 +148,26 @@ def record_bi_result(session: Session, *, sql: str, columns: list[str], rows: li
     session.last_row_count = row_count
     session.last_truncated = truncated
     session.visualization = visualization
-    session.save(update_fields=["last_sql", "last_columns", "last_rows", "last_row_count", "last_truncated", "visualization", "updated_at"])
+    # An update, not save(): a session deleted meanwhile is no error here (the answer was given).
+    Session.objects.filter(pk=session.pk).update(
+        last_sql=session.last_sql, last_columns=session.last_columns, last_rows=session.last_rows,
+        last_row_count=row_count, last_truncated=truncated, visualization=visualization, updated_at=timezone.now(),
+    )
 
 
 def set_visualization(session: Session, visualization: dict) -> None:
     session.visualization = visualization
-    session.save(update_fields=["visualization", "updated_at"])
+    if not Session.objects.filter(pk=session.pk).update(visualization=visualization, updated_at=timezone.now()):
+        raise SessionGone()
 
 
 @transaction.atomic
 def delete_session(session: Session) -> None:
-    """The session and its thread (messages, runs, events) go together; never mid-answer."""
+    """The session and its thread (messages, runs, events) go together; never mid-answer (Conflict).
+    Under both locks, so a run cannot start in between and the delete is never lost."""
+    session = _locked(session)
     _refuse_if_running(session)
-    session.thread.delete()  # cascades to the session
+    Thread.objects.filter(pk=session.thread_id).delete()  # cascades to the session
 
 
 # --- Julep agents ----------------------------------------------------------------------------
@@ -146,9 +227,8 @@ def _public_metadata(metadata: dict | None) -> dict:
 
 def delete_agent(agent: Assistant) -> None:
     with transaction.atomic():
-        for session in Session.objects.filter(agent=agent).select_related("thread"):
-            _refuse_if_running(session)
-            session.thread.delete()
+        for session in Session.objects.filter(agent=agent).order_by("pk"):
+            delete_session(session)
         agent.delete()
 
 
@@ -167,9 +247,8 @@ def save_end_user(principal: Principal, fields: dict, *, user: EndUser | None = 
 
 def delete_end_user(user: EndUser) -> None:
     with transaction.atomic():
-        for session in Session.objects.filter(end_user=user).select_related("thread"):
-            _refuse_if_running(session)
-            session.thread.delete()
+        for session in Session.objects.filter(end_user=user).order_by("pk"):
+            delete_session(session)
         user.delete()
 
 
@@ -191,9 +270,14 @@ def create_julep_session(principal: Principal, *, agent: Assistant, user: EndUse
 
 @transaction.atomic
 def update_julep_session(session: Session, fields: dict, *, partial: bool) -> Session:
-    session = Session.objects.select_for_update().get(pk=session.pk)
-    session.metadata = _merged(session.metadata, fields.pop("metadata", None), partial=partial)
-    _apply(session, fields, partial=partial, defaults=SESSION_DEFAULTS)
+    """As Julep does: PUT replaces the situation, and the metadata when it is given; PATCH merges
+    the metadata. In both, a field absent or null is unchanged (the julep SDK's sessions.update
+    sends every other field as null), so a situation-only PUT keeps the metadata."""
+    session = _locked(session)
+    given = fields.pop("metadata", None)
+    if given is not None:
+        session.metadata = _merged(session.metadata, given, partial=partial)
+    _apply(session, fields, partial=True, defaults=SESSION_DEFAULTS)
     session.save()
     return session
 
@@ -201,6 +285,7 @@ def update_julep_session(session: Session, fields: dict, *, partial: bool) -> Se
 @transaction.atomic
 def clear_history(session: Session) -> Session:
     """A fresh thread for the session; the old one (messages, runs, events) is deleted."""
+    session = _locked(session)
     _refuse_if_running(session)
     old = session.thread
     principal = Principal(tenant=old.tenant, user_id=old.owner)

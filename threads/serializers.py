@@ -82,3 +82,33 @@ class MessageInSerializer(serializers.Serializer):
 class ConfirmationDecisionSerializer(serializers.Serializer):
     confirmation_id = serializers.UUIDField()
     confirm = StrictBooleanField()
+
+
+def pending_change(confirmation, *, decide_path: str) -> dict:
+    """A change that waits for a person, as the dialects without a confirmation protocol report it:
+    the exact SQL, the confirmation's id, and the three ways to decide it (`decide_path` is the
+    dialect's own endpoint; the chat page and the admin work for every dialect)."""
+    return {
+        "confirmation_id": str(confirmation.id),
+        "status": confirmation.status,
+        "sql": confirmation.message,
+        "thread_id": str(confirmation.thread_id),
+        "run_id": str(confirmation.run_id),
+        "expires_at": confirmation.expires_at.isoformat(),
+        "approve": {"method": "POST", "path": decide_path, "body": {"approve": True}},
+        "deny": {"method": "POST", "path": decide_path, "body": {"approve": False}},
+        "chat_page": f"/#/t/{confirmation.thread_id}",
+        "admin": f"/admin/threads/confirmation/{confirmation.id}/change/",
+    }
+
+
+def pending_change_text(change: dict) -> str:
+    """The same, in words, for clients that show only the answer's text."""
+    return (
+        "This needs your approval before anything is changed. The statement that will run:\n\n"
+        f"{change['sql']}\n\n"
+        f"Approve: POST {change['approve']['path']} with {{\"approve\": true}} (or false to deny); "
+        f"or open the chat page at {change['chat_page']}, or the admin at {change['admin']}. "
+        f"Nothing is written until it is approved; it expires at {change['expires_at']}. "
+        "Sending another message withdraws it."
+    )

@@ -173,3 +173,61 @@ def wait_for_run(run_id, *, timeout: float) -> Run:
         connection.close()
         time.sleep(interval)
         interval = min(interval * 1.5, 0.25)
+
+
+# --- locks and pending changes, for the request/response dialects (BI, Julep, Dataherald) -----
+
+
+def lock_thread(thread_id) -> Thread:
+    """The thread's row lock for the caller's transaction (Thread.DoesNotExist when it is gone).
+    Everything that changes a thread's conversation takes it, after the lock of the object above
+    the thread (a session), never before: one order, so two requests never wait on each other."""
+    return Thread.objects.select_for_update().get(pk=thread_id)
+
+
+def refuse_if_running(thread_id, detail: str = BUSY) -> None:
+    """Conflict while a run is in progress on the thread; call it holding the thread's lock."""
+    if Run.objects.filter(thread_id=thread_id, status__in=Run.ACTIVE).exists():
+        raise Conflict(detail)
+
+
+def pending_confirmation(run_id) -> Confirmation | None:
+    return Confirmation.objects.filter(run_id=run_id, status=Confirmation.Status.PENDING).order_by("created_at").first()
+
+
+def wait_for_outcome(run_id, *, timeout: float) -> tuple[Run, Confirmation | None]:
+    """Block until the run ends or stops to wait for a person: (run, None) when it is terminal (or
+    at timeout), (run, the pending confirmation) when a change waits for approval. Dialects with no
+    confirmation protocol answer at once with that change instead of holding the request."""
+    import time
+
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    interval = 0.02
+    while True:
+        run = Run.objects.get(pk=run_id)
+        if run.is_terminal:
+            return run, None
+        if run.status == Run.Status.REQUIRES_ACTION:
+            waiting = pending_confirmation(run_id)
+            if waiting is not None:
+                return run, waiting
+        if time.monotonic() >= deadline:
+            return run, None
+        connection.close()
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.25)
+
+
+def withdraw_pending_changes(thread: Thread, *, timeout: float = 30.0) -> list[Confirmation]:
+    """A new message while a change waits for approval withdraws it: the confirmation is closed as
+    CANCELED (nothing is written), the run that asked stops, and this returns once it has, so the
+    new message can start. Runs that are computing (not waiting for a person) are left alone."""
+    waiting = list(Confirmation.objects.filter(thread=thread, status=Confirmation.Status.PENDING, run__status=Run.Status.REQUIRES_ACTION))
+    if not waiting:
+        return []
+    runs = do_cancel_runs(thread)
+    for run in runs:
+        wait_for_run(run.id, timeout=timeout)
+    return [c for c in waiting if c.run_id in {run.id for run in runs}]

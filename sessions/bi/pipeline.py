@@ -9,6 +9,7 @@ import time
 
 from config.identity import Principal
 from threads.models import Run
+from threads.serializers import pending_change, pending_change_text
 
 from .. import services
 from ..models import Session
@@ -64,7 +65,24 @@ def answer(session: Session, message: str, *, acting: Principal, intent: str | N
     if intent is None:
         intent = router.route(message, has_result=session.has_result).intent
         visited.append("router")
-    run = services.run_turn(session, message, config=run_config(session, intent), acting=acting)
+    turn = services.run_turn(session, message, config=run_config(session, intent), acting=acting)
+    return render(session, turn, intent=intent, visited=visited, started=started)
+
+
+def decide(session: Session, confirmation_id, *, approve: bool, acting: Principal) -> dict:
+    """Approve or deny the change the session waits on; the answer is the turn's, as it continues."""
+    started = time.monotonic()
+    turn = services.decide_change(session, confirmation_id, approve=approve, acting=acting)
+    intent = (turn.run.config or {}).get("intent") or router.QUERY_DATA
+    return render(session, turn, intent=intent, visited=[], started=started)
+
+
+def decide_path(session: Session, confirmation) -> str:
+    return f"/api/v1/bi/sessions/{session.id}/confirmations/{confirmation.id}"
+
+
+def render(session: Session, turn, *, intent: str, visited: list[str], started: float) -> dict:
+    run = turn.run
     visited.append(ANSWER_STEP[intent])
     body = {
         "success": run.status == Run.Status.COMPLETED,
@@ -77,8 +95,13 @@ def answer(session: Session, message: str, *, acting: Principal, intent: str | N
         "data": None,
         "insights": [],
         "agents_visited": visited,
+        "pending_confirmation": None,
     }
-    if run.status != Run.Status.COMPLETED:
+    if turn.pending is not None:
+        # Nothing has changed yet: the answer is the change and how to approve it (DESIGN §9).
+        change = pending_change(turn.pending, decide_path=decide_path(session, turn.pending))
+        body.update(success=True, response=pending_change_text(change), sql=change["sql"], pending_confirmation=change)
+    elif run.status != Run.Status.COMPLETED:
         body["response"] = run.error or f"The run ended as {run.status}."
         body["error"] = body["response"]
     else:

@@ -7,6 +7,7 @@ Prints one JSON object with what each call returned, for the test to check.
 
 import json
 import sys
+import urllib.request
 
 from julep import Client
 
@@ -70,6 +71,10 @@ def main(base_url: str, api_key: str) -> dict:
         situation="You are summarising and providing clear explanations about the new breakthroughs in maths and computer science",
     )
     out["session_after_update"] = json.loads(client.sessions.get(session_id).json())
+    # The SDK's Session.metadata model declares no fields and drops what it is sent: read the JSON itself.
+    raw = urllib.request.Request(f"{base_url}/sessions/{session_id}", headers={"Authorization": f"Bearer {api_key}"})
+    with urllib.request.urlopen(raw, timeout=30) as answer:
+        out["session_metadata_after_update"] = json.load(answer)["metadata"]
 
     reply = client.sessions.chat(session_id=session.id, messages=[{"role": "user", "content": "I keep arguing with my partner.", "name": "Anon"}])
     out["chat"] = json.loads(reply.json())

@@ -77,13 +77,19 @@ def test_agents_users_sessions_crud_shapes(stack, shared_demo):
     assert (got["user_id"], got["agent_id"], got["situation"], got["summary"], got["metadata"], got["render_templates"]) == (
         user_id, agent_id, SITUATION, None, {"db_uuid": "1234"}, False)
 
-    # PATCH: null leaves a field as it is; PUT replaces.
+    # As Julep: null leaves a field as it is; PATCH merges metadata, PUT replaces the situation and
+    # the metadata when given (a situation-only PUT, as the SDK's sessions.update sends it, keeps it).
     ok(api.patch(f"/api/sessions/{session_id}", json={"situation": "New situation", "metadata": None, "token_budget": None}))
     got = ok(api.get(f"/api/sessions/{session_id}"))
     assert got["situation"] == "New situation" and got["metadata"] == {"db_uuid": "1234"}
-    ok(api.put(f"/api/sessions/{session_id}", json={"situation": "Replaced", "agent_id": agent_id}))
+    ok(api.patch(f"/api/sessions/{session_id}", json={"metadata": {"tier": "gold"}}))
+    assert ok(api.get(f"/api/sessions/{session_id}"))["metadata"] == {"db_uuid": "1234", "tier": "gold"}
+    ok(api.put(f"/api/sessions/{session_id}", json={"situation": "Replaced", "agent_id": agent_id, "metadata": None,
+                                                     "token_budget": None, "context_overflow": None}))
     got = ok(api.get(f"/api/sessions/{session_id}"))
-    assert got["situation"] == "Replaced" and got["metadata"] == {} and got["user_id"] == user_id
+    assert got["situation"] == "Replaced" and got["metadata"] == {"db_uuid": "1234", "tier": "gold"} and got["user_id"] == user_id
+    ok(api.put(f"/api/sessions/{session_id}", json={"situation": "Replaced", "metadata": {"only": 1}}))
+    assert ok(api.get(f"/api/sessions/{session_id}"))["metadata"] == {"only": 1}
     other_agent = make_agent(api)
     for method in (api.put, api.patch):
         refused = method(f"/api/sessions/{session_id}", json={"situation": "x", "agent_id": other_agent})

@@ -85,6 +85,7 @@ def test_julep_sdk_drives_agents_users_sessions_and_chat(stack, llm, shared_demo
     assert out["sessions_filtered"][0]["type"] == "Session"
     after = out["session_after_update"]
     assert after["situation"].startswith("You are summarising and providing clear explanations")
+    assert out["session_metadata_after_update"] == {"db_uuid": "1234"}  # a situation-only update keeps it, as in Julep
     assert (after["agent_id"], after["user_id"]) == (agent_id, user_id)
 
     chat = out["chat"]
