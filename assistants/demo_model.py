@@ -17,20 +17,31 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from . import demo_queries
 from .llm import DEMO_MODEL, Completion, TextDelta, ToolCall, build_usage
 
 LABEL = "[Demo model: offline, no LLM configured] "
 MAX_ROWS = 500
 
+# Each is a question the demo answers exactly as written (tests ask every one on the demo data).
 EXAMPLES = [
     "Who are my top 10 customers?",
-    "Show revenue by month (optionally: in 2012)",
+    "Show revenue by month in 2010",
+    "How many tracks are there per genre?",
     "How many customers, tracks and albums are there?",
     "Show customer 5",
     "Who is the customer with email luisg@embraer.com.br?",
-    "List tracks by AC/DC (or: albums by Queen)",
-    "Refund customer 5 $20 (you are asked to confirm before anything changes)",
+    "List tracks by AC/DC",
+    "List albums by Queen",
+    "Refund customer 7 $15",
 ]
+EXAMPLE_NOTES = (
+    "The data covers 2007 to 2011. The refund changes data, so you are asked to confirm it first. "
+    "Questions about one table's rows, averages and totals per country, genre or month also work "
+    "(\"What is the average track milliseconds?\", \"Show invoice total by month\"), and so do "
+    "follow-ups to the last answer: \"Break this down by billing country\", \"Show only the top 5 ...\", "
+    "\"only 2009\"."
+)
 
 HOW_TO_CONFIGURE = (
     "To use a real model, set OPENAI_API_KEY (and OPENAI_BASE_URL for any other OpenAI-compatible "
@@ -105,6 +116,37 @@ def classify(question: str) -> Intent | None:
         return Intent("customer", {"customer_id": int(match.group(1))})
     if (match := _EMAIL.search(q)) and re.search(r"\b(customer|who|email|client)\b", q, re.I):
         return Intent("customer", {"email": match.group(0)})
+    return None
+
+
+def understand(messages: list[dict]) -> Intent | None:
+    """The last question's intent, read with the conversation's earlier questions: a follow-up
+    ("Break this down by billing country", "only 2009") changes the previous query."""
+    previous, intent = None, None
+    for question in _user_texts(messages):
+        intent = _understand_one(question, previous)
+        if (query := _as_query(intent)) is not None:
+            previous = query
+    return intent
+
+
+def _understand_one(question: str, previous: "demo_queries.Query | None") -> Intent | None:
+    if (query := demo_queries.follow_up(question, previous)) is not None:
+        return Intent("query", {"query": query})
+    if (intent := classify(question)) is not None:
+        return intent
+    if (query := demo_queries.standalone(question)) is not None:
+        return Intent("query", {"query": query})
+    return None
+
+
+def _as_query(intent: Intent | None) -> "demo_queries.Query | None":
+    if intent is None:
+        return None
+    if intent.kind == "query":
+        return intent.params["query"]
+    if intent.kind == "revenue_by_month":
+        return demo_queries.replace(demo_queries.REVENUE, year=intent.params.get("year"))
     return None
 
 
@@ -191,8 +233,8 @@ def _code_revenue_by_month(p: dict) -> str:
     where = f"\nWHERE substr(CAST(invoice_date AS TEXT), 1, 4) = '{p['year']}'" if p.get("year") else ""
     sql = f"""
 SELECT {month} AS month,
-       COUNT(*) AS invoices,
-       ROUND(CAST(SUM(total) AS NUMERIC), 2) AS revenue
+       ROUND(CAST(SUM(total) AS NUMERIC), 2) AS revenue,
+       COUNT(*) AS invoices
 FROM invoice{where}
 GROUP BY {month}
 ORDER BY month"""
@@ -321,6 +363,7 @@ def code_for(intent: Intent) -> str:
         "tracks_by_artist": lambda p: _code_by_artist(p, albums=False),
         "albums_by_artist": lambda p: _code_by_artist(p, albums=True),
         "credit": _code_credit,
+        "query": lambda p: demo_queries.code_for(p["query"]),
     }
     return writers[intent.kind](intent.params)
 
@@ -346,14 +389,15 @@ _SPEECH = {
                          ("Albums found:", "Artists matched:"), ("albums_by_artist",)),
     "credit": ("I'll issue the credit with the issue_credit action. It changes data, so you will be asked to confirm it first.",
                "Done:", ("Credit issued:", "No customer found"), ("credit_result",)),
+    "query": ("I'll answer that with one SQL query over the demo database.", "Here is what the data says:",
+              ("Result:", "Values:", "Highest:", "Lowest:"), ("query_result", "query_chart")),
 }
 
 
 def reply_to(messages: list[dict]) -> tuple[str, list[ToolCall]]:
     """The demo model's reply to a conversation: (text, tool calls)."""
     last = messages[-1] if messages else {}
-    question = _last_user_text(messages)
-    intent = classify(question) if question else None
+    intent = understand(messages)
     if last.get("role") == "tool":
         return LABEL + _final_answer(intent, _tool_result(last.get("content"))), []
     if last.get("role") != "user" or intent is None:
@@ -371,8 +415,8 @@ def reply_to(messages: list[dict]) -> tuple[str, list[ToolCall]]:
 def _fallback_text() -> str:
     examples = "\n".join(f"- {example}" for example in EXAMPLES)
     return (
-        "I am Querent's offline demo model, not a real language model, so I can only answer a few kinds of "
-        f"questions about the demo music store database:\n{examples}\n\n{HOW_TO_CONFIGURE}"
+        "I am Querent's offline demo model, not a real language model, so I did not understand that. I can "
+        f"answer questions like these about the demo music store database:\n{examples}\n\n{EXAMPLE_NOTES}\n\n{HOW_TO_CONFIGURE}"
     )
 
 
@@ -414,6 +458,17 @@ def _tool_result(content) -> dict:
             content = inner
         return content
     return {"output": str(content or ""), "error": None}
+
+
+def _user_texts(messages: list[dict]) -> list[str]:
+    texts = []
+    for message in messages:
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+            texts.append(content or "")
+    return texts
 
 
 def _last_user_text(messages: list[dict]) -> str:
