@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from .models import ApiKey
+from .models import ApiKey, Document, DocumentChunk
 
 
 @admin.register(ApiKey)
@@ -32,3 +32,38 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         for key in queryset.filter(revoked_at__isnull=True):
             key.revoke()
+
+
+class DocumentChunkInline(admin.TabularInline):
+    model = DocumentChunk
+    fields = ("index", "text", "length")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    """Uploaded documents and their passages: viewable and deletable, not editable (they are what was uploaded)."""
+
+    list_display = ("title", "kind", "scope", "assistant", "thread_id", "end_user_id", "chunk_count", "size_bytes", "tenant", "owner", "created_at")
+    list_filter = ("kind", "tenant", "created_at")
+    search_fields = ("title", "file_name", "owner", "assistant__name")
+    list_select_related = ("assistant",)
+    readonly_fields = ("id", "title", "file_name", "kind", "assistant", "thread_id", "end_user_id", "size_bytes", "sha256",
+                       "text_chars", "chunk_count", "metadata", "tenant", "owner", "created_at")
+    fields = readonly_fields
+    inlines = [DocumentChunkInline]
+
+    def has_add_permission(self, request):
+        return False  # uploads go through the API or the chat page, which parse and chunk them
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -126,9 +126,9 @@ class Assistant(OwnedModel):
     instructions = models.TextField(blank=True, help_text="system prompt")
     about = models.TextField(blank=True)
     model = models.CharField(max_length=200, blank=True, help_text="empty = QUERENT_MODEL")
-    # OpenGPTs' `type==agent/tools` as the client sent it, kept for reading it back. Runs offer
-    # execute_python whatever it says (threads.prompt.tools_for), so it is not editable.
-    tools = models.JSONField(default=list, blank=True, editable=False, help_text="as sent by OpenGPTs; runs do not read it")
+    # OpenGPTs' `type==agent/tools` as the client sent it; runs offer the tools it names that Querent
+    # has (assistants.bots), so it is edited through the API only.
+    tools = models.JSONField(default=list, blank=True, editable=False, help_text="as sent by OpenGPTs; an agent's selected tools")
     data_source = models.ForeignKey(
         "executor.DataSource", null=True, blank=True, on_delete=models.SET_NULL, related_name="assistants"
     )
@@ -156,3 +156,87 @@ class Assistant(OwnedModel):
             check_model(self.model)
         except LimitError as exc:
             raise ValidationError({"model": exc.message}) from None
+
+
+class DocumentQuerySet(OwnedQuerySet):
+    def for_scopes(self, *, tenant: str, assistant_id=None, thread_id=None, end_user_id=None):
+        """The documents a conversation may read: its assistant's, its thread's and its end user's,
+        all within one tenant (a document is never read across tenants)."""
+        scope = models.Q(pk__in=[])
+        if assistant_id:
+            scope |= models.Q(assistant_id=assistant_id)
+        if thread_id:
+            scope |= models.Q(thread_id=thread_id)
+        if end_user_id:
+            scope |= models.Q(end_user_id=end_user_id)
+        return self.filter(scope, tenant=tenant)
+
+
+class Document(OwnedModel):
+    """An uploaded document, parsed and chunked for retrieval. It belongs to exactly one scope: an
+    assistant (OpenGPTs assistant, Julep agent), a thread, or a Julep user. The thread and end user
+    are plain ids because this app imports neither threads nor sessions; their apps delete a
+    scope's documents with it."""
+
+    class Kind(models.TextChoices):
+        PDF = "pdf", "PDF"
+        DOCX = "docx", "Word (DOCX)"
+        HTML = "html", "HTML"
+        MARKDOWN = "markdown", "Markdown"
+        TEXT = "text", "plain text"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    assistant = models.ForeignKey(Assistant, null=True, blank=True, on_delete=models.CASCADE, related_name="documents")
+    thread_id = models.UUIDField(null=True, blank=True, db_index=True)
+    end_user_id = models.UUIDField(null=True, blank=True, db_index=True)
+    title = models.CharField(max_length=500)
+    file_name = models.CharField(max_length=500, blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    text_chars = models.PositiveIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = DocumentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "owner", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                name="document_has_one_scope",
+                condition=(
+                    models.Q(assistant__isnull=False, thread_id__isnull=True, end_user_id__isnull=True)
+                    | models.Q(assistant__isnull=True, thread_id__isnull=False, end_user_id__isnull=True)
+                    | models.Q(assistant__isnull=True, thread_id__isnull=True, end_user_id__isnull=False)
+                ),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def scope(self) -> str:
+        return "assistant" if self.assistant_id else "thread" if self.thread_id else "user"
+
+
+class DocumentChunk(models.Model):
+    """One passage of a document. `terms` (term -> count) and `length` feed the lexical ranking
+    (assistants.retrieval); `embedding` is filled only when an embeddings endpoint is configured."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    text = models.TextField()
+    terms = models.JSONField(default=dict)
+    length = models.PositiveIntegerField(default=0)
+    embedding = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["document", "index"]
+        constraints = [models.UniqueConstraint(fields=["document", "index"], name="document_chunk_index_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.index}"

@@ -50,3 +50,19 @@ EXECUTE_PYTHON = {
         },
     },
 }
+
+RETRIEVAL = {
+    "type": "function",
+    "function": {
+        "name": "retrieval",
+        "description": (
+            "Look up information in the documents uploaded to this assistant or conversation. Returns the most "
+            "relevant passages with their document titles; answer from them and say which document you used."
+        ),
+        "parameters": {
+            "type": "object",
+            "properties": {"query": {"type": "string", "description": "what to look for, in a few words"}},
+            "required": ["query"],
+        },
+    },
+}

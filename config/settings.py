@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from .env import env_bool, env_float, env_int, env_list, env_str
 
@@ -147,9 +148,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CONSUMER = "config.patches.celery_reconnect:ReconnectingConsumer"
 # A run in flight keeps going through a broker outage; the database, not the broker, owns its state.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
-# Queue names are settings so several deployments (or test stacks) can share one Redis.
-AGENT_QUEUE = env_str("QUERENT_AGENT_QUEUE", "agent")
-CELERY_TASK_DEFAULT_QUEUE = env_str("QUERENT_DEFAULT_QUEUE", "default")
+# Queue names follow the prefix (`querent-agent`, `querent-default`), so deployments sharing a
+# broker keep their tasks apart on any transport, not only through Redis key prefixes;
+# QUERENT_AGENT_QUEUE / QUERENT_DEFAULT_QUEUE name them explicitly. Both are declared, so a worker
+# started without -Q consumes both.
+AGENT_QUEUE = env_str("QUERENT_AGENT_QUEUE", f"{CHANNEL_PREFIX}-agent")
+CELERY_TASK_DEFAULT_QUEUE = env_str("QUERENT_DEFAULT_QUEUE", f"{CHANNEL_PREFIX}-default")
+CELERY_TASK_QUEUES = (Queue(AGENT_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE))
 CELERY_TASK_ROUTES = {
     "threads.tasks.*": {"queue": AGENT_QUEUE}, "responses.tasks.*": {"queue": AGENT_QUEUE}, "executor.tasks.*": {"queue": AGENT_QUEUE},
 }
@@ -221,6 +226,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 # Largest websocket message (and frame), both directions (autobahn applies it to sends too); config/web.py.
 MAX_WS_MESSAGE_BYTES = env_int("QUERENT_MAX_WS_MESSAGE_BYTES", MAX_BODY_BYTES)
 APPEND_SLASH = False
+
+# --- documents (assistants/documents.py, assistants/retrieval.py) -----------------------------------
+# One uploaded file's size (the request as a whole is also capped by QUERENT_MAX_BODY_BYTES), the
+# text it may expand to (a small DOCX can unzip to a lot), the documents one assistant, thread or
+# end user may hold, the passage size, and how many passages a question retrieves.
+MAX_DOCUMENT_BYTES = env_int("QUERENT_MAX_DOCUMENT_BYTES", MAX_BODY_BYTES)
+MAX_DOCUMENT_TEXT_CHARS = env_int("QUERENT_MAX_DOCUMENT_TEXT_CHARS", 2_000_000)
+MAX_DOCUMENTS_PER_SCOPE = env_int("QUERENT_MAX_DOCUMENTS_PER_SCOPE", 200)
+DOCUMENT_CHUNK_CHARS = env_int("QUERENT_DOCUMENT_CHUNK_CHARS", 1000)
+DOCUMENT_CHUNK_OVERLAP = env_int("QUERENT_DOCUMENT_CHUNK_OVERLAP", 150)
+RETRIEVAL_PASSAGES = env_int("QUERENT_RETRIEVAL_PASSAGES", 4)
 
 # --- security headers (config/csp.py adds the Content-Security-Policy) -------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

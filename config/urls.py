@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/v1/bi/", include("sessions.bi_urls")),
     path("api/v1/", include("responses.urls")),
     path("api/", include("sessions.julep_urls")),
+    path("api/", include("sessions.julep_docs_urls")),
     path("", include("threads.page_urls")),
     path("", include("threads.urls")),
 ]

@@ -8,6 +8,8 @@ only ever sees its own rows (`dialect`).
 import uuid
 
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from config.identity import OwnedModel, OwnedQuerySet, Principal
@@ -88,3 +90,11 @@ class Session(OwnedModel):
     @property
     def has_result(self) -> bool:
         return bool(self.last_sql)
+
+
+@receiver(post_delete, sender=EndUser)
+def _delete_end_user_documents(sender, instance, **kwargs) -> None:
+    """A Julep user's docs go with the user (assistants.Document keeps a plain end user id)."""
+    from assistants.models import Document
+
+    Document.objects.filter(end_user_id=instance.pk).delete()

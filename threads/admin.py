@@ -20,7 +20,7 @@ from assistants.models import Assistant
 from config.identity import Principal
 
 from . import services
-from .models import Artifact, Confirmation, Run, RunEvent, Thread
+from .models import Artifact, Confirmation, Feedback, Run, RunEvent, Thread
 
 PENDING_FIRST = Case(When(status=Confirmation.Status.PENDING, then=Value(0)), default=Value(1), output_field=IntegerField())
 DATA_PREVIEW_CHARS = 300
@@ -378,3 +378,29 @@ class AssistantAdmin(admin.ModelAdmin):
         )
         self.message_user(request, format_html("Started {} test run(s): {}", len(started), links), messages.SUCCESS)
         return None
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(admin.ModelAdmin):
+    """Ratings people gave runs (OpenGPTs' thumbs up/down): read here, counted in /metrics."""
+
+    list_display = ("key", "score", "comment_short", "run_link", "tenant", "owner", "created_at")
+    list_filter = ("key", "created_at")
+    search_fields = ("key", "comment", "owner", "run__thread__name")
+    list_select_related = ("run",)
+    readonly_fields = ("id", "run_link", "key", "score", "value", "comment", "tenant", "owner", "created_at")
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="comment")
+    def comment_short(self, obj):
+        return Truncator(obj.comment).chars(80)
+
+    @admin.display(description="run")
+    def run_link(self, obj):
+        return admin_link(obj.run)

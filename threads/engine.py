@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
-from assistants import limits, llm
+from assistants import bots, limits, llm
 from config.identity import Principal
 from config.logging import log_context
 from config.worker import run_periodically
@@ -23,7 +23,7 @@ from executor import services as sql_services
 from executor.errors import DataSourceUnavailable
 from executor.selectors import data_source_for_use
 
-from . import prompt
+from . import prompt, recall
 from .models import Artifact, Confirmation, Message, Run, RunEvent, Thread
 from .store import store
 
@@ -256,6 +256,7 @@ class AgentLoop:
         requested = (run.config or {}).get("model") or (self.assistant.model if self.assistant else "")
         self.llm_config = llm.LLMConfig.from_settings(limits.model_for_run(requested, run_id=run.id))
         self.answer = None  # the final answer (message, event), written when the run finishes
+        self.documents = recall.documents_for(run, self.thread)
 
     def check_cancelled(self) -> None:
         if Run.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
@@ -286,9 +287,14 @@ class AgentLoop:
         return [system]
 
     def run_loop(self) -> None:
-        system = self.base_messages()
+        if bots.bot_type(self.assistant) == "agent":
+            system = self.base_messages()
+        else:  # OpenGPTs' chatbot and RAGBot: no database and no tools to explain
+            system = [{"role": "system", "content": self.assistant.instructions or "You are a helpful assistant."}]
         max_steps = limits.steps_for_run((self.run.config or {}).get("max_steps"))  # never above the operator's cap
-        tools = [] if (self.run.config or {}).get("tools") == [] else prompt.tools_for(self.assistant)
+        tools = [] if (self.run.config or {}).get("tools") == [] else prompt.tools_for(self.assistant, has_documents=self.documents.exists())
+        if bots.retrieves_first(self.assistant, self.run.config) and self.run.steps == 0:
+            system += filter(None, [recall.before_answering(self.run, self.thread, self.documents)])
         first = True
         while True:
             if not first:  # claim() has just checked the run's cancel flag
@@ -358,6 +364,9 @@ class AgentLoop:
     def _execute_tool_call(self, call) -> bool:
         from executor.sandbox import execute_python
 
+        if call.name == "retrieval" and self.documents.exists():
+            _record_tool_result(self.run, call.id, call.name, recall.tool_output(self.run, self.documents, call))
+            return False
         if call.name != "execute_python":
             _record_tool_result(self.run, call.id, call.name, _tool_error(f"Unknown tool {call.name!r}; the only tool is execute_python."))
             return False

@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from config.errors import json_error
 
-from .models import Confirmation, Run, RunEvent
+from .models import Confirmation, Feedback, Run, RunEvent
 
 LATENCY_WINDOW = timedelta(hours=1)
 SANDBOX_KILLED_PREFIX = "the code was stopped"
@@ -69,6 +69,16 @@ class QuerentCollector:
         for status in Confirmation.Status.values:
             confirmations.add_metric([status], by_status.get(status, 0))
         yield confirmations
+
+        # People's ratings of runs (OpenGPTs' thumbs): how many per key, and the scores' sum, so a
+        # dashboard can show the mean of each.
+        feedback = CounterMetricFamily("querent_feedback", "Feedback given on runs, by key", labels=["key"])
+        score = GaugeMetricFamily("querent_feedback_score_sum", "Sum of the scores given on runs, by key", labels=["key"])
+        for key, n, total in Feedback.objects.values_list("key").annotate(n=Count("id"), total=Sum("score")).values_list("key", "n", "total")[:100]:
+            feedback.add_metric([key], n)
+            score.add_metric([key], total or 0)
+        yield feedback
+        yield score
 
 
 def metrics(request):

@@ -4,6 +4,8 @@ import json
 import uuid
 
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from config.identity import OwnedModel, OwnedQuerySet
@@ -214,3 +216,31 @@ class Artifact(models.Model):
 
     def as_dict(self) -> dict:
         return {"identifier": self.identifier, "title": self.title, "artifact_type": self.artifact_type, "data": self.data}
+
+
+class Feedback(OwnedModel):
+    """A person's rating of a run (OpenGPTs' thumbs up/down: `POST /runs/feedback`), owned by
+    whoever gave it; shown in the admin and counted in /metrics."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="feedback")
+    key = models.CharField(max_length=200, help_text="the metric or aspect, e.g. user_score")
+    score = models.FloatField(null=True, blank=True, help_text="a boolean score is stored as 1 or 0")
+    value = models.JSONField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "feedback"
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.score if self.score is not None else self.value} on {self.run_id}"
+
+
+@receiver(post_delete, sender=Thread)
+def _delete_thread_documents(sender, instance, **kwargs) -> None:
+    """A thread's uploaded documents go with it (assistants.Document keeps a plain thread id)."""
+    from assistants.models import Document
+
+    Document.objects.filter(thread_id=instance.pk).delete()

@@ -2,7 +2,8 @@
 
 import json
 
-from assistants.tools import EXECUTE_PYTHON
+from assistants import bots
+from assistants.tools import EXECUTE_PYTHON, RETRIEVAL
 
 from .models import Message, Thread
 
@@ -69,5 +70,7 @@ def history_messages(thread: Thread) -> list[dict]:
     return messages
 
 
-def tools_for(assistant) -> list[dict]:
-    return [EXECUTE_PYTHON]
+def tools_for(assistant, *, has_documents: bool = False) -> list[dict]:
+    """The tool schemas a run of `assistant` offers (assistants.bots decides which)."""
+    offered = bots.tools_for_run(assistant, has_documents=has_documents)
+    return [schema for name, schema in ((bots.EXECUTE_PYTHON, EXECUTE_PYTHON), (bots.RETRIEVAL, RETRIEVAL)) if name in offered]

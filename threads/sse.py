@@ -8,14 +8,13 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def sse_frame(event: str, data=None, *, event_id=None, newline: str = "\n") -> bytes:
-    """One SSE frame; `data=None` sends the event with an empty data field (OpenGPTs' `end`)."""
+    """One SSE frame; `data=None` sends the event without a data line (OpenGPTs' `end`, as
+    sse-starlette writes it: a client that parses every data line as JSON must not meet an empty one)."""
     lines = []
     if event_id is not None:
         lines.append(f"id: {event_id}")
     lines.append(f"event: {event}")
-    if data is None:
-        lines.append("data: ")
-    else:
+    if data is not None:
         payload = json.dumps(data, default=str)
         lines.extend(f"data: {line}" for line in payload.split("\n"))
     return (newline.join(lines) + newline + newline).encode()

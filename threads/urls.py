@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import apis, pages, views
 from .opengpts import apis as opengpts
+from .opengpts.ingest import IngestApi
 from .opengpts.stream import RunsStreamView
 from .promptql.views import ThreadEventsView
 
@@ -23,5 +24,7 @@ urlpatterns = [
     *both("runs", opengpts.RunCreateApi.as_view(), "runs"),
     *both("runs/stream", RunsStreamView.as_view(), "runs-stream"),
     *both("runs/config_schema", opengpts.ConfigSchemaApi.as_view(), "runs-config-schema"),
+    *both("runs/feedback", opengpts.FeedbackApi.as_view(), "runs-feedback"),
+    *both("ingest", IngestApi.as_view(), "ingest"),
     *both("runs/<uuid:run_id>", opengpts.RunDetailApi.as_view(), "run"),
 ]

@@ -114,7 +114,7 @@ def test_seed_002_step_by_step(dev_stack, llm, tenant_demo):
     raw = requests.post(f"{base}/runs/stream", cookies=cookies, json={
         "thread_id": thread_id, "input": {"messages": [{"content": "bye now", "type": "human"}]},
     }).content
-    assert raw.startswith(b"event: metadata\r\ndata: {") and raw.endswith(b"event: end\r\ndata: \r\n\r\n")
+    assert raw.startswith(b"event: metadata\r\ndata: {") and raw.endswith(b"event: end\r\n\r\n")  # no data line, like sse-starlette
 
     # History: one state per finished run, newest first.
     history = requests.get(f"{base}/threads/{thread_id}/history", cookies=cookies).json()

@@ -6,22 +6,28 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assistants import limits
+from assistants import bots, limits
 from config.schema import errors
 
-from .. import selectors
+from .. import artifact_text, selectors
 from ..models import Message, Run, Thread
 from ..serializers import run_dict, thread_summary
 from . import services
 from .messages import from_message
-from .serializers import RunInSerializer, StateInSerializer, ThreadInSerializer
+from .serializers import FeedbackInSerializer, RunInSerializer, StateInSerializer, ThreadInSerializer
 
 
 def state_of(thread: Thread, *, until=None) -> dict:
+    """OpenGPTs' state: a list of messages, or {"messages": [...]} for a RAGBot (seed 002)."""
     messages = Message.objects.filter(thread=thread).order_by("seq")
     if until is not None:
         messages = messages.filter(created_at__lte=until)
-    return {"values": [from_message(m) for m in messages], "next": []}
+    artifacts = artifact_text.artifacts_of(thread.pk)
+    return {"values": values_shape(thread, [from_message(m, artifacts) for m in messages]), "next": []}
+
+
+def values_shape(thread: Thread, messages: list[dict]):
+    return {"messages": messages} if bots.bot_type(thread.assistant) == "chat_retrieval" else messages
 
 
 class ThreadCreateApi(APIView):
@@ -86,21 +92,44 @@ class RunDetailApi(APIView):
         return Response(run_dict(run))
 
 
+def _tool_schema(tool: dict) -> dict:
+    """One tool as upstream's pydantic models render it: the frontend's picker reads
+    name.const, type.default, description.const, config and multi_use.const."""
+    return {
+        "title": tool["name"],
+        "type": "object",
+        "properties": {
+            "type": {"title": "Type", "default": tool["type"], "enum": [tool["type"]], "type": "string"},
+            "name": {"title": "Name", "default": tool["name"], "const": tool["name"], "type": "string"},
+            "description": {"title": "Description", "default": tool["description"], "const": tool["description"], "type": "string"},
+            "config": {"title": "Config", "type": "object", "properties": {}},
+            "multi_use": {"title": "Multi Use", "default": tool["multi_use"], "const": tool["multi_use"], "type": "boolean"},
+        },
+    }
+
+
+SYSTEM_MESSAGE = {"title": "Instructions", "type": "string", "default": "You are a helpful assistant."}
 CONFIG_SCHEMA = {
     "title": "Configurable",
     "type": "object",
     "properties": {
         "configurable": {
+            "title": "Configurable",
             "type": "object",
             "properties": {
-                "type": {"type": "string", "enum": ["agent"], "default": "agent"},
-                "type==agent/agent_type": {"type": "string", "description": "kept for OpenGPTs clients; the model comes from `model` or QUERENT_MODEL"},
-                "type==agent/system_message": {"type": "string", "default": "You are a helpful assistant."},
-                "type==agent/tools": {"type": "array", "items": {"type": "string"}, "default": []},
-                "type==agent/retrieval_description": {"type": "string"},
-                "model": {"type": "string", "description": "one of the models the operator allows (QUERENT_ALLOWED_MODELS); empty = QUERENT_MODEL"},
-                "data_source_id": {"type": "string", "format": "uuid", "description": "the database the agent queries"},
-                "max_steps": {"type": "integer", "minimum": 1, "description": "lowers the operator's step cap (QUERENT_MAX_STEPS) for a run"},
+                "type": {"title": "Bot Type", "type": "string", "enum": list(bots.BOT_TYPES), "default": "agent"},
+                "type==agent/agent_type": {"title": "Agent Type", "type": "string", "description": "kept for OpenGPTs clients; the model comes from `model` or QUERENT_MODEL"},
+                "type==agent/system_message": {**SYSTEM_MESSAGE},
+                "type==agent/tools": {"title": "Tools", "type": "array", "default": [],
+                                      "items": {"anyOf": [_tool_schema(tool) for tool in bots.CATALOGUE]}},
+                "type==agent/retrieval_description": {"title": "Retrieval Description", "type": "string"},
+                "type==chatbot/llm_type": {"title": "LLM Type", "type": "string", "description": "kept for OpenGPTs clients"},
+                "type==chatbot/system_message": {**SYSTEM_MESSAGE},
+                "type==chat_retrieval/llm_type": {"title": "LLM Type", "type": "string", "description": "kept for OpenGPTs clients"},
+                "type==chat_retrieval/system_message": {**SYSTEM_MESSAGE},
+                "model": {"title": "Model", "type": "string", "description": "one of the models the operator allows (QUERENT_ALLOWED_MODELS); empty = QUERENT_MODEL"},
+                "data_source_id": {"title": "Data Source", "type": "string", "format": "uuid", "description": "the database the agent queries"},
+                "max_steps": {"title": "Max Steps", "type": "integer", "minimum": 1, "description": "lowers the operator's step cap (QUERENT_MAX_STEPS) for a run"},
             },
         }
     },
@@ -115,3 +144,13 @@ class ConfigSchemaApi(APIView):
         configurable["properties"]["model"]["enum"] = ["", *limits.allowed_models()]
         configurable["properties"]["max_steps"]["maximum"] = limits.step_cap()
         return Response({**CONFIG_SCHEMA, "properties": {"configurable": configurable}})
+
+
+class FeedbackApi(APIView):
+    @extend_schema(summary="Rate a run (OpenGPTs' thumbs up/down)", request=FeedbackInSerializer,
+                   responses={200: dict, **errors(400, 401, 404)})
+    def post(self, request):
+        serializer = FeedbackInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.record_feedback(request.user, serializer.validated_data)
+        return Response({"status": "ok"})

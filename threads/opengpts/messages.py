@@ -2,6 +2,7 @@
 
 import json
 
+from .. import artifact_text
 from ..models import Message
 
 LANGCHAIN_TYPES = {Message.Role.HUMAN: "human", Message.Role.AI: "ai", Message.Role.TOOL: "tool", Message.Role.SYSTEM: "system"}
@@ -28,6 +29,8 @@ def langchain_dict(*, message_id, role: str, content: str, tool_calls=None, tool
         "example": False,
     }
     if kind == "ai":
+        if content and not tool_calls:  # a final answer, as upstream's agent records it (seed 002)
+            base["additional_kwargs"]["agent"] = {"return_values": {"output": content}, "log": content, "type": "AgentFinish"}
         base["tool_calls"] = [{"name": c["name"], "args": _args(c), "id": c["id"], "type": "tool_call"} for c in (tool_calls or [])]
         base["invalid_tool_calls"] = []
         base["usage_metadata"] = usage
@@ -36,9 +39,11 @@ def langchain_dict(*, message_id, role: str, content: str, tool_calls=None, tool
     return base
 
 
-def from_message(message: Message) -> dict:
+def from_message(message: Message, artifacts: dict | None = None) -> dict:
+    """`artifacts` (threads.artifact_text.artifacts_of): tags in the text become tables."""
+    content = artifact_text.render(message.content, artifacts) if artifacts and artifact_text.has_tags(message.content) else message.content
     return langchain_dict(
-        message_id=message.id, role=message.role, content=message.content, tool_calls=message.tool_calls,
+        message_id=message.id, role=message.role, content=content, tool_calls=message.tool_calls,
         tool_call_id=message.tool_call_id, name=message.name, usage=(message.metadata or {}).get("usage"),
     )
 

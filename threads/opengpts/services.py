@@ -91,3 +91,16 @@ def _run_config(config: dict) -> dict:
     if max_steps is not None:
         run_config["max_steps"] = max_steps
     return run_config
+
+
+def record_feedback(principal: Principal, data: dict):
+    """Feedback on a run of a thread the principal may read; stored as given, one row per call."""
+    from ..models import Feedback
+
+    run = Run.objects.filter(pk=data["run_id"], thread__in=Thread.objects.visible_to(principal)).first()
+    if run is None:
+        raise Http404("run not found")
+    feedback = Feedback(run=run, key=data["key"], score=data.get("score"), value=data.get("value"), comment=data.get("comment") or "")
+    feedback.assign_owner(principal)
+    feedback.save(force_insert=True)
+    return feedback
