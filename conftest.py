@@ -6,5 +6,5 @@ key prefix before anything connects, and skips what the pass's services cannot r
 
 import importlib.util
 
-_PLUGINS = ["tests.fixtures.modes", "tests.fixtures.demo_db", "tests.fixtures.llm", "tests.fixtures.stack"]
+_PLUGINS = ["tests.fixtures.modes", "tests.fixtures.demo_db", "tests.fixtures.llm", "tests.fixtures.stack", "tests.fixtures.mariadb"]
 pytest_plugins = [name for name in _PLUGINS if importlib.util.find_spec(name) is not None]

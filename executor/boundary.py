@@ -217,6 +217,78 @@ def postgres_connect_kwargs(url: str) -> dict[str, str]:
     return {**params, "hostaddr": address, "passfile": os.devnull}
 
 
+# --- MySQL / MariaDB ---------------------------------------------------------------------
+
+# Query keys a MySQL URL may carry. Everything else is refused by name: PyMySQL's and the C
+# client's options reach files (ssl_ca/ssl_key/read_default_file/local_infile), run SQL at
+# connect (init_command) or pick other endpoints (unix_socket, named pipes).
+MYSQL_KEYS = frozenset({"charset"})
+_MYSQL_CHARSETS = frozenset({"utf8mb4", "utf8", "utf8mb3", "latin1", "ascii", "binary"})
+
+
+def mysql_params(url: str) -> dict:
+    """host, port, user, password, database and charset of a mysql:// (or mariadb://) URL."""
+    from urllib.parse import parse_qsl, unquote
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or 3306
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError as exc:
+        raise Refused(f"not a valid MySQL connection URL: {exc}") from None
+    keys = [key for key, _ in query]
+    unknown = sorted(set(keys) - MYSQL_KEYS)
+    if unknown:
+        raise Refused(f"connection parameter {unknown[0]!r} is not allowed; allowed: {', '.join(sorted(MYSQL_KEYS))}")
+    if len(keys) != len(set(keys)):
+        raise Refused("a connection parameter is given twice")
+    options = dict(query)
+    charset = options.get("charset", "utf8mb4").lower()
+    if charset not in _MYSQL_CHARSETS:
+        raise Refused(f"charset {charset!r} is not supported; use one of {', '.join(sorted(_MYSQL_CHARSETS))}")
+    host = (parts.hostname or "").strip()
+    if not host:
+        raise Refused("a MySQL data source needs a host name or address")
+    if host.startswith(("/", "@", "\\")) or "," in parts.netloc.rsplit("@", 1)[-1]:
+        raise Refused("a data source connects to one host over TCP")
+    database = unquote(parts.path.lstrip("/"))
+    if not database or "/" in database:
+        raise Refused("a MySQL data source names one database: mysql://user:password@host:3306/database")
+    return {
+        "host": host, "port": port, "user": unquote(parts.username or ""), "password": unquote(parts.password or ""),
+        "database": database, "charset": charset,
+    }
+
+
+def check_mysql_url(url: str) -> dict:
+    """Validate for storage: shape and policy (a name that does not resolve now is checked at connect)."""
+    params = mysql_params(url)
+    try:
+        resolve(params["host"], params["port"])
+    except Unresolvable:
+        pass
+    return params
+
+
+def mysql_connect_kwargs(url: str) -> dict:
+    """PyMySQL keyword arguments that reach only the checked address, with nothing read from files."""
+    params = mysql_params(url)
+    try:
+        address = resolve(params["host"], params["port"])
+    except Unresolvable:
+        raise Refused(f"host {params['host']!r} could not be resolved") from None
+    return {**params, "host": address, "local_infile": False, "read_default_file": None, "init_command": None}
+
+
+def check_not_querent_mysql(conn) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = %s", (MARKER_TABLE,)
+        )
+        if cur.fetchone():
+            raise Refused("this database belongs to Querent itself and cannot be a data source")
+
+
 # --- after connecting: is this Querent's own database? -------------------------------------
 
 _PG_MARKER_SQL = (
@@ -249,6 +321,8 @@ def _sqlite_real_path(url: str) -> Path:
     except ValueError:
         raw = ""
     if not raw or raw.startswith("file:"):
+        if url.lower().startswith("duckdb"):
+            raise Refused("a DuckDB data source needs a file or folder path: duckdb:////absolute/path/file.duckdb")
         raise Refused("an SQLite data source needs a file path: sqlite:////absolute/path/file.sqlite3")
     return Path(raw).expanduser().resolve()
 
@@ -291,12 +365,22 @@ def sqlite_file(url: str, *, demo_url: str | None = None) -> Path:
                 return path
         except Refused:
             pass
+    return _under_data_roots(path, "SQLite data sources must be files")
+
+
+def duckdb_path(url: str) -> Path:
+    """The real path of a DuckDB data source (a database file, or a folder of CSV/Parquet/JSON
+    files), under the same rules as SQLite files: the operator's directories, never Querent's own."""
+    path = _sqlite_real_path(url)
+    if any(_same_file(path, own) for own in _own_files()):
+        raise Refused("this file belongs to Querent itself and cannot be a data source")
+    return _under_data_roots(path, "DuckDB data sources must be files or folders")
+
+
+def _under_data_roots(path: Path, what: str) -> Path:
     roots = sqlite_roots()
     if not any(path.is_relative_to(root) for root in roots):
-        raise Refused(
-            "SQLite data sources must be files under the operator's data directories "
-            "(QUERENT_SQLITE_DATA_SOURCE_DIRS)"
-        )
+        raise Refused(f"{what} under the operator's data directories (QUERENT_SQLITE_DATA_SOURCE_DIRS)")
     checkout = Path(settings.BASE_DIR).resolve()
     if path.is_relative_to(checkout) and not any(root.is_relative_to(checkout) and path.is_relative_to(root) for root in roots):
         raise Refused("files inside Querent's installation cannot be data sources")

@@ -3,7 +3,7 @@
 Reads: Postgres runs them in `SET TRANSACTION READ ONLY` with `SET LOCAL statement_timeout`, each
 statement on its own over the extended protocol (one command per message, so text that hides a
 second statement is refused by the server); queries stream through a server-side cursor, so the
-row cap bounds memory. SQLite opens the file with `mode=ro`, `PRAGMA query_only`, no ATTACH, an
+row cap bounds memory. MySQL/MariaDB (conn_mysql) and DuckDB (conn_duckdb) follow the same rules. SQLite opens the file with `mode=ro`, `PRAGMA query_only`, no ATTACH, an
 authorizer and a progress-handler deadline. A database refusing a statement as a write becomes
 NeedsConfirmation. Writes run the approved text exactly as given, in one write transaction.
 
@@ -416,9 +416,12 @@ def sqlite_read_connection(ds):
 
 # --- dispatch ------------------------------------------------------------------------------
 
-_READERS = {"postgresql": _pg_read, "sqlite": _sqlite_read}
-_WRITERS = {"postgresql": _pg_write, "sqlite": _sqlite_write}
-_PINGS = {"postgresql": _pg_ping, "sqlite": _sqlite_ping}
+# MySQL and DuckDB live in modules of their own that use the helpers above (hence imported here).
+from . import conn_duckdb, conn_mysql  # noqa: E402
+
+_READERS = {"postgresql": _pg_read, "sqlite": _sqlite_read, "mysql": conn_mysql.read, "duckdb": conn_duckdb.read}
+_WRITERS = {"postgresql": _pg_write, "sqlite": _sqlite_write, "mysql": conn_mysql.write, "duckdb": conn_duckdb.write}
+_PINGS = {"postgresql": _pg_ping, "sqlite": _sqlite_ping, "mysql": conn_mysql.ping, "duckdb": conn_duckdb.ping}
 
 
 def _engine(ds) -> str:

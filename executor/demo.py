@@ -161,13 +161,14 @@ def _column_sql(name: str, kind: str, engine: str) -> str:
     not_null = " NOT NULL" if kind.endswith("!") else ""
     base = kind.rstrip("!")
     if base == "pk":
-        return f"{name} serial PRIMARY KEY" if engine == "postgresql" else f"{name} INTEGER PRIMARY KEY"
+        return {"postgresql": f"{name} serial PRIMARY KEY", "mysql": f"{name} INTEGER AUTO_INCREMENT PRIMARY KEY"}.get(
+            engine, f"{name} INTEGER PRIMARY KEY")
     if base == "int":
         sql_type = "integer"
     elif base == "money":
         sql_type = "numeric(10,2)"
     elif base == "ts":
-        sql_type = "timestamp"
+        sql_type = "datetime" if engine == "mysql" else "timestamp"
     else:
         sql_type = f"varchar({base.split(':')[1]})"
     return f"{name} {sql_type}{not_null}"
@@ -179,12 +180,12 @@ def _create_tables_sql(engine: str) -> list[str]:
         parts = [_column_sql(name, kind, engine) for name, kind, _ in columns]
         if table in _COMPOSITE_KEYS:
             parts.append(f"PRIMARY KEY ({', '.join(_COMPOSITE_KEYS[table])})")
-        if engine == "sqlite":  # SQLite cannot add constraints later; they are enforced only with foreign_keys=ON
+        if engine in ("sqlite", "mysql"):  # SQLite cannot add constraints later; MySQL checks keys as rows arrive
             parts += [f"FOREIGN KEY ({col}) REFERENCES {ref}(id)" for col, ref in fks]
         statements.append(f"CREATE TABLE {table} ({', '.join(parts)})")
     now = "now()" if engine == "postgresql" else "CURRENT_TIMESTAMP"
     statements.append(
-        "CREATE TABLE credit (" + ("id serial PRIMARY KEY" if engine == "postgresql" else "id INTEGER PRIMARY KEY")
+        "CREATE TABLE credit (" + _column_sql("id", "pk", engine)
         + ", customer_id integer NOT NULL REFERENCES customer(id), amount numeric(10,2) NOT NULL CHECK (amount > 0),"
         + f" created_at timestamp NOT NULL DEFAULT {now})"
     )
@@ -205,8 +206,12 @@ def load_demo(target_url: str, *, force: bool = False) -> None:
         _load_postgres(target_url, force=force)
     elif engine == "sqlite":
         _load_sqlite(sqlite_path(target_url), force=force)
+    elif engine == "mysql":
+        from .demo_mysql import load_mysql
+
+        load_mysql(target_url, force=force)
     else:
-        raise ValueError("the demo loads into sqlite:///path or postgresql://... URLs only")
+        raise ValueError("the demo loads into sqlite:///path, postgresql://... or mysql://... URLs only")
 
 
 def _pg_connect_or_create(url: str) -> psycopg.Connection:

@@ -14,6 +14,8 @@ from psycopg.conninfo import conninfo_to_dict
 # SQLAlchemy-style URLs (postgresql+psycopg2://, as Dataherald clients send them) name the same database.
 _POSTGRES_SCHEMES = re.compile(r"^(postgres|postgresql)(\+[a-z0-9_]+)?$", re.I)
 _SQLITE_SCHEMES = re.compile(r"^sqlite(\+[a-z0-9_]+)?$", re.I)
+_MYSQL_SCHEMES = re.compile(r"^(mysql|mariadb)(\+[a-z0-9_]+)?$", re.I)
+_DUCKDB_SCHEMES = re.compile(r"^duckdb$", re.I)
 
 
 def _scheme(url: str) -> str:
@@ -37,6 +39,10 @@ def engine_from_url(url: str) -> str | None:
         return "postgresql"
     if _SQLITE_SCHEMES.match(scheme) and url.split("://", 1)[1].startswith("/"):
         return "sqlite"
+    if _MYSQL_SCHEMES.match(scheme):
+        return "mysql"
+    if _DUCKDB_SCHEMES.match(scheme) and url.split("://", 1)[1].startswith("/"):
+        return "duckdb"
     return None
 
 
@@ -47,10 +53,11 @@ def postgres_conninfo(url: str) -> str:
 
 
 def sqlite_file_name(url: str) -> str:
-    """The file an `sqlite:///...` URL names, as written (`sqlite:////abs/file`, `sqlite:///rel/file`)."""
+    """The file an `sqlite:///...` (or `duckdb:///...`) URL names, as written (`sqlite:////abs/file`,
+    `sqlite:///rel/file`)."""
     raw = unquote(url.split("://", 1)[1][1:].split("?", 1)[0]) if "://" in url else ""
     if not raw or raw == ":memory:":
-        raise ValueError("an SQLite data source needs a file path")
+        raise ValueError("a file data source needs a file path")
     return raw
 
 

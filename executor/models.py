@@ -10,10 +10,10 @@ from django.db.models import Q
 
 from config.identity import OwnedModel, OwnedQuerySet, Principal
 
-from .boundary import MARKER_TABLE, Refused, check_postgres_url, sqlite_file
+from .boundary import MARKER_TABLE, Refused, check_mysql_url, check_postgres_url, duckdb_path, sqlite_file
 from .dsn import engine_from_url, mask_url
 
-SUPPORTED_ENGINES = ("postgresql", "sqlite")
+SUPPORTED_ENGINES = ("postgresql", "sqlite", "mysql", "duckdb")
 
 
 def usable_q(principal: Principal) -> Q:
@@ -115,7 +115,7 @@ class DataSource(OwnedModel):
 
     @property
     def dialect(self) -> str:
-        return {"postgresql": "postgres", "sqlite": "sqlite"}[self.engine]
+        return {"postgresql": "postgres", "sqlite": "sqlite", "mysql": "mysql", "duckdb": "duckdb"}[self.engine]
 
     def clean(self) -> None:
         super().clean()
@@ -126,7 +126,8 @@ class DataSource(OwnedModel):
         url_engine = engine_from_url(self.connection_url)
         if url_engine is None:
             raise ValidationError(
-                {"connection_url": "Unsupported connection URL; use postgresql://... or sqlite:///path."}
+                {"connection_url": "Unsupported connection URL; use postgresql://..., mysql://..., sqlite:///path "
+                                   "or duckdb:///path."}
             )
         if self.engine and self.engine in SUPPORTED_ENGINES and url_engine != self.engine:
             raise ValidationError({"connection_url": f"A {self.engine} data source needs a {self.engine} URL."})
@@ -134,6 +135,10 @@ class DataSource(OwnedModel):
         try:
             if url_engine == "postgresql":
                 check_postgres_url(self.connection_url)
+            elif url_engine == "mysql":
+                check_mysql_url(self.connection_url)
+            elif url_engine == "duckdb":
+                duckdb_path(self.connection_url)
             else:
                 sqlite_file(self.connection_url)
         except Refused as exc:

@@ -43,6 +43,13 @@ def introspect(data_source) -> dict:
         schema = _introspect_postgres(data_source)
     elif data_source.engine == "sqlite":
         schema = _introspect_sqlite(data_source)
+    elif data_source.engine in ("mysql", "duckdb"):
+        from . import schema_engines
+
+        introspect_engine = getattr(schema_engines, f"introspect_{data_source.engine}")
+        schema = introspect_engine(
+            data_source, _setting("SCHEMA_MAX_TABLES", 1000), _setting("SCHEMA_SAMPLE_TABLES", 50), _Samples
+        )
     else:
         raise SqlError(f"cannot introspect engine {data_source.engine!r}")
     schema["engine"] = data_source.engine
@@ -178,6 +185,22 @@ def _pg_samples(cur, tables, by_oid, text_columns) -> None:
         except Exception as exc:  # permissions, a broken view, the time limit
             log.info("schema sample skipped for a table: %s", type(exc).__name__)
             cur.execute("ROLLBACK TO SAVEPOINT querent_sample")
+
+
+class _Samples:
+    """How the other engines' introspection picks and keeps sample values (the same rules as here).
+    DuckDB folders are views over files, cheap to sample: views count there."""
+
+    max_columns = SAMPLE_MAX_COLUMNS
+    scan_rows = SAMPLE_SCAN_ROWS
+
+    @staticmethod
+    def pick(tables: list[dict], budget: int) -> list[dict]:
+        return [t for t in rank_tables(tables) if t["kind"] in ("table", "view")][:budget]
+
+    @staticmethod
+    def attach(table: dict, names: list[str], rows: list[tuple]) -> None:
+        _attach_samples(table, names, rows)
 
 
 def _attach_samples(table: dict, names: list[str], rows: list[tuple]) -> None:

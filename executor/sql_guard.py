@@ -16,12 +16,14 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.tokens import TokenType
 
+from .guard_dialects import REPORT_NODES, duckdb_refusal, mysql_refusal
+
 READ, WRITE, UNKNOWN = "read", "write", "unknown"
 
 # sqlglot logs a warning for every statement it keeps as an opaque Command; those are expected here.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
-DIALECTS = {"postgresql": "postgres", "postgres": "postgres", "sqlite": "sqlite"}
+DIALECTS = {"postgresql": "postgres", "postgres": "postgres", "sqlite": "sqlite", "mysql": "mysql", "duckdb": "duckdb"}
 
 # Roots that can only read, provided nothing inside them writes.
 _QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values)
@@ -68,6 +70,9 @@ _WRITE_VERBS = frozenset(
         "NOTIFY", "PREPARE", "REASSIGN", "REFRESH", "REINDEX", "RELEASE", "REPLACE", "RESET", "REVOKE",
         "ROLLBACK", "SAVEPOINT", "SECURITY", "SET", "START", "TRUNCATE", "UNLISTEN", "UPDATE", "VACUUM",
         "ABORT", "CLOSE",
+        # MySQL / MariaDB / DuckDB
+        "HANDLER", "FLUSH", "KILL", "SHUTDOWN", "INSTALL", "UNINSTALL", "RENAME", "OPTIMIZE", "REPAIR",
+        "PURGE", "XA", "USE", "CACHE", "BINLOG", "EXPORT", "FORCE", "DETACH", "CHANGE", "BACKUP", "RESTORE",
     }
 )
 _READ_VERBS = frozenset({"SHOW"})
@@ -143,6 +148,10 @@ def _split_and_classify(sql: str, dialect: str, actions: frozenset[str]) -> list
         if called:  # a write whatever the parser makes of the rest
             statements.append(Statement(sql[begin:end].strip(), WRITE, called, False))
             continue
+        hidden = mysql_refusal(sql[begin:end], group) if dialect == "mysql" else None
+        if hidden:  # code the parse tree does not show as code (executable comments, UDFs, server files)
+            statements.append(Statement(sql[begin:end].strip(), hidden[0], hidden[1], False))
+            continue
         try:
             trees = [tree for tree in dialect_obj.parser().parse(group, sql) if tree is not None]
         except Exception as exc:  # one unparseable statement makes only itself unknown
@@ -153,6 +162,10 @@ def _split_and_classify(sql: str, dialect: str, actions: frozenset[str]) -> list
         if not trees:
             continue
         kind, reason = READ, "read-only query"
+        outside = dialect == "duckdb" and next(filter(None, (duckdb_refusal(t, group) for t in trees)), None)
+        if outside:  # a file or URL, which the connection refuses too
+            statements.append(Statement(sql[begin:end].strip(), WRITE, outside, False))
+            continue
         for tree in trees:
             tree_kind, tree_reason = _classify_tree(tree, dialect, actions)
             if _RANK[tree_kind] > _RANK[kind]:
@@ -174,6 +187,17 @@ def _classify_tree(tree: exp.Expr, dialect: str, actions: frozenset[str], depth:
         return _classify_command(tree, dialect, actions, depth)
     if isinstance(tree, exp.Pragma):
         return _classify_pragma(tree)
+    if isinstance(tree, exp.Describe) and dialect in ("mysql", "duckdb") and depth < 3 and isinstance(tree.this, exp.Expr):
+        # DESCRIBE t / EXPLAIN query (not EXPLAIN ANALYZE, which runs it)
+        inner = tree.this
+        if isinstance(inner, exp.Table) and not any(isinstance(n, (exp.Func, exp.Literal)) for n in inner.walk()):
+            return READ, "read-only description"
+        if isinstance(inner, _QUERY_ROOTS) and not tree.args.get("style"):
+            kind, reason = _classify_tree(inner, dialect, actions, depth + 1)
+            return kind, (reason if kind != READ else "read-only description")
+        return UNKNOWN, "unrecognised statement (DESCRIBE/EXPLAIN of this form)"
+    if isinstance(tree, REPORT_NODES) and not any(isinstance(n, _WRITE_NODES) for n in tree.walk()):
+        return READ, "read-only command"
     for node in tree.walk():
         if isinstance(node, _WRITE_NODES):
             if isinstance(node, exp.Command):

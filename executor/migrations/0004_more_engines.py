@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='datasource',
             name='engine',
-            field=models.CharField(choices=[('postgresql', 'PostgreSQL'), ('sqlite', 'SQLite'), ('mysql', 'MySQL / MariaDB'), ('duckdb', 'DuckDB')], error_messages={'invalid_choice': 'Unsupported engine %(value)r; supported engines: postgresql, sqlite.'}, max_length=20),
+            field=models.CharField(choices=[('postgresql', 'PostgreSQL'), ('sqlite', 'SQLite'), ('mysql', 'MySQL / MariaDB'), ('duckdb', 'DuckDB')], error_messages={'invalid_choice': 'Unsupported engine %(value)r; supported engines: postgresql, sqlite, mysql, duckdb.'}, max_length=20),
         ),
     ]

@@ -25,7 +25,9 @@ class Approval:
 
 def source(url: str, **fields) -> DataSource:
     """An unsaved DataSource: run_sql needs no database row."""
-    engine = "postgresql" if url.startswith("postgres") else "sqlite"
+    from executor.dsn import engine_from_url
+
+    engine = engine_from_url(url) or "sqlite"
     fields.setdefault("actions", ["issue_credit"])
     return DataSource(name=fields.pop("name", "Chinook test"), engine=engine, connection_url=url, **fields)
 

@@ -115,7 +115,7 @@ def test_load_creates_a_missing_postgres_database(demo_pg_url):
 
 def test_unsupported_target_is_refused():
     with pytest.raises(ValueError):
-        load_demo("mysql://x/y")
+        load_demo("oracle://x/y")
 
 
 @pytest.mark.django_db
