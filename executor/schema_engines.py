@@ -91,10 +91,12 @@ def introspect_mysql(ds, max_tables: int, sample_tables: int, samples) -> dict:
 
 
 _DUCK_TABLES = """
-SELECT schema_name, table_name, 'table', estimated_size, comment FROM duckdb_tables() WHERE NOT internal
-UNION ALL
-SELECT schema_name, view_name, 'view', NULL, comment FROM duckdb_views() WHERE NOT internal
-ORDER BY 1 = 'main' DESC, 1, 2 LIMIT ?
+SELECT * FROM (
+    SELECT schema_name, table_name, 'table', estimated_size, comment FROM duckdb_tables() WHERE NOT internal
+    UNION ALL
+    SELECT schema_name, view_name, 'view', NULL, comment FROM duckdb_views() WHERE NOT internal
+) t (schema_name, name, kind, estimate, comment)
+ORDER BY schema_name = 'main' DESC, schema_name, name LIMIT ?
 """
 _DUCK_COLUMNS = """
 SELECT schema_name, table_name, column_name, data_type, is_nullable, comment FROM duckdb_columns() WHERE NOT internal
