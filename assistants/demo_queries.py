@@ -87,6 +87,10 @@ def find_dimension(table: str, phrase: str) -> Dimension | None:
         for column in ("name", "title"):
             if column in COLUMNS[ref] and (_singular(phrase) == words(ref) or phrase == f"{words(ref)} {column}"):
                 return Dimension(f"{ref}.{column}", ref if column == "name" else f"{ref}_{column}", (fk, ref))
+        for column, kind in COLUMNS[ref].items():  # "country" of an invoice: its customer's
+            if kind == "text" and phrase in (words(column), f"{words(ref)} {words(column)}"):
+                name = f"{ref}_{column}" if column in COLUMNS[table] else column
+                return Dimension(f"{ref}.{column}", name, (fk, ref))
     return None
 
 
@@ -211,7 +215,8 @@ def title_of(query: Query) -> str:
     else:
         what = ("average " if query.agg == "avg" else "") + measure
     if query.dims and not query.average_of_groups:
-        what += " by " + " and ".join(words(d.name) for d in query.dims)
+        names = [words(d.name) for d in query.dims]
+        what += " by " + (", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0])
     if query.top == 1:
         what += ": the highest"
     elif query.top:

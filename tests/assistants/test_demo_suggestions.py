@@ -19,7 +19,13 @@ from assistants.demo_model import LABEL, reply_to
 from tests.assistants.test_demo_model import Executor, run_code
 
 ROOT = Path(__file__).resolve().parents[2]
-BI_STARTERS = ["Show revenue by month in 2010", "How many tracks are there per genre?", "How many customer rows are there per country?"]
+# Conversations after which BI's suggestions are read too (its follow-ups depend on the last result).
+BI_STARTERS = [
+    ("Show revenue by month in 2010",),
+    ("Show revenue by month in 2010", "Break this down by billing country"),
+    ("How many tracks are there per genre?",),
+    ("How many customer rows are there per country?",),
+]
 
 
 @functools.lru_cache(maxsize=None)
@@ -91,10 +97,10 @@ def _bi_schema() -> dict:
 class _LastResult:
     """What a BI session keeps of its last answer, as the suggestions read it."""
 
-    def __init__(self, question: str):
+    def __init__(self, questions: tuple[str, ...]):
         from sessions.bi import visualization
 
-        _, result = converse([question])[0]
+        _, result = converse(list(questions))[-1]
         statement = result["sql_statements"][-1]
         self.last_sql, self.last_rows = statement["sql"], statement["result"]
         self.last_columns = list(self.last_rows[0])
@@ -106,23 +112,23 @@ class _NoResult:
     has_result = False
 
 
-def bi_suggestions() -> list[tuple[str | None, str]]:
-    """(the question answered before, or None; the suggestion) as a demo BI session offers them."""
+def bi_suggestions() -> list[tuple[tuple[str, ...], str]]:
+    """(the questions answered before; the suggestion) as a demo BI session offers them."""
     from sessions.bi.suggestions import suggest
 
     schema = _bi_schema()
-    out = [(None, s) for s in suggest(_NoResult(), schema, "sqlite")]
+    out = [((), s) for s in suggest(_NoResult(), schema, "sqlite")]
     for starter in BI_STARTERS:
-        out += [(starter, s) for s in suggest(_LastResult(starter), schema, "sqlite") if (None, s) not in out]
+        out += [(starter, s) for s in suggest(_LastResult(starter), schema, "sqlite") if ((), s) not in out]
     return out
 
 
 @functools.lru_cache(maxsize=None)
-def all_suggestions() -> list[tuple[str, str | None, str]]:
-    """(where, the question before it or None, the suggestion), each once."""
-    found = [("chip", None, q) for q in chip_questions()]
-    found += [("demo help text", None, q) for q in demo_model.EXAMPLES]
-    found += [("README", None, q) for q in readme_questions()]
+def all_suggestions() -> list[tuple[str, tuple[str, ...], str]]:
+    """(where, the questions before it, the suggestion), each once."""
+    found = [("chip", (), q) for q in chip_questions()]
+    found += [("demo help text", (), q) for q in demo_model.EXAMPLES]
+    found += [("README", (), q) for q in readme_questions()]
     found += [("BI suggestion", before, q) for before, q in bi_suggestions()]
     seen, out = set(), []
     for where, before, q in found:
@@ -156,7 +162,7 @@ EXPECTED = {
     "Show invoice total by month": ["Invoice total by month, 60 rows", "Highest: 2008-01 with 52.62"],
     "Which billing country has the highest total invoice total?": ["Invoice total by billing country: the highest", "Values: billing country USA, total 523.06"],
     # BI, after "Show revenue by month in 2010"
-    "Break this down by billing country": ["Revenue by month and billing country in 2010"],
+    "Break this down by billing country": ["Revenue by month and billing country in 2010", "Highest: 2010-09, USA with 29.85"],
     "Which month had the highest revenue?": ["Values: month 2010-08, revenue 47.62"],
     "Show the average revenue per month": ["average revenue per month 38.64, months 12"],
     # BI, after a count per genre or per country
@@ -164,7 +170,8 @@ EXPECTED = {
     "Show only the top 5 country by customer count": ["Customers by country: top 5", "Highest: USA with 13"],
     "Break this down by media type": ["Tracks by genre and media type"],
     "Break this down by media type name": ["Tracks by genre and media type"],
-    "Break this down by billing state": ["Revenue by month and billing state in 2010"],
+    "Break this down by billing state": ["and billing state in 2010"],
+    "Break this down by country": ["Revenue by month, billing country and country in 2010", "Highest: 2010-09, USA, USA with 29.85"],
     "Break this down by album title": ["Tracks by genre and album title"],
     "Break this down by city": ["Customers by country and city"],
     "Break this down by state": ["Customers by country and state"],
@@ -173,7 +180,7 @@ EXPECTED = {
 
 def _ids(params):
     where, before, question = params
-    return f"{where}: {question}" + (f" (after: {before})" if before else "")
+    return f"{where}: {question}" + (f" (after: {' / '.join(before)})" if before else "")
 
 
 def test_every_suggestion_has_an_expected_answer():
@@ -185,7 +192,7 @@ def test_every_suggestion_has_an_expected_answer():
 
 @pytest.mark.parametrize("where,before,question", all_suggestions(), ids=[_ids(p) for p in all_suggestions()])
 def test_the_demo_answers_each_suggestion_on_the_demo_data(where, before, question):
-    answer, result = converse(([before] if before else []) + [question])[-1]
+    answer, result = converse([*before, question])[-1]
     assert answer.startswith(LABEL)
     assert result is not None, f"no query was run for {question!r}: {answer}"
     assert result["error"] is None, result["error"]
@@ -196,7 +203,7 @@ def test_the_demo_answers_each_suggestion_on_the_demo_data(where, before, questi
 def test_bi_charts_revenue_not_the_invoice_count():
     from sessions.bi import visualization
 
-    result = _LastResult("Show revenue by month in 2010")
+    result = _LastResult(("Show revenue by month in 2010",))
     assert result.visualization == {"type": "line", "x": "month", "y": "revenue", "series": None}
     assert visualization.choose(*_columns_rows(converse(["How many tracks are there per genre?"])[0][1]))["y"] == "track_count"
 
