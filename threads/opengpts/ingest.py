@@ -5,7 +5,7 @@ import json
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -65,7 +65,7 @@ def ingest_request(request, scope: Scope) -> list:
 
 
 class IngestApi(APIView):
-    parser_classes = [MultiPartParser]
+    parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(summary="Upload documents to an assistant or a thread (OpenGPTs)", request={"multipart/form-data": dict},
                    responses={200: list[dict], **errors(400, 401, 404)})
