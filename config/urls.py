@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from responses import current_urls
 from threads.metrics import metrics as metrics_view
 
 from . import health, views
@@ -24,7 +25,11 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("", include("assistants.urls")),
     path("api/v1/bi/", include("sessions.bi_urls")),
+    # Dataherald's current API (the engine's paths, and the hosted API the official SDK speaks).
+    path("api/v1/", include(current_urls.engine)),
     path("api/v1/", include("responses.urls")),
+    path("api/", include(current_urls.engine + current_urls.sdk)),
+    path("", include(current_urls.root)),
     path("api/", include("sessions.julep_urls")),
     path("api/", include("sessions.julep_docs_urls")),
     path("", include("threads.page_urls")),

@@ -44,3 +44,19 @@ def _on_worker_ready(**kwargs) -> threading.Thread:
 @worker_shutting_down.connect
 def _on_worker_shutting_down(**kwargs) -> None:
     _prune_stop.set()
+
+
+@shared_task(name="responses.tasks.write_sql_generation", acks_late=True)
+def write_sql_generation(sql_generation_id: str) -> str:
+    """Write (or check) and save one SQL generation of Dataherald's current API."""
+    from . import current_services
+
+    return str(current_services.build_sql_generation(sql_generation_id).pk)
+
+
+@shared_task(name="responses.tasks.write_nl_generation", acks_late=True)
+def write_nl_generation(nl_generation_id: str) -> str:
+    """Answer a SQL generation's result in words, and save it."""
+    from . import current_services
+
+    return str(current_services.build_nl_generation(nl_generation_id).pk)

@@ -152,6 +152,23 @@ def _save(data_source, table: dict, found: dict | None, error: str = "") -> None
     item.save()
 
 
+def _placeholders(data_source, tables: list[dict]) -> None:
+    """Every table about to be scanned shows as SYNCHRONIZING from the start, so a client polling
+    the list sees the whole scan's progress, not only the tables done so far."""
+    known = set(TableDescription.objects.filter(data_source=data_source).values_list("schema_name", "table_name"))
+    new = [
+        TableDescription(data_source=data_source, schema_name=t.get("schema") or "", table_name=t["name"], kind=t.get("kind") or "table",
+                         description=t.get("comment") or "", status=TableDescription.Status.SYNCHRONIZING)
+        for t in tables if (t.get("schema") or "", t["name"]) not in known
+    ]
+    TableDescription.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
+    names = [t["name"] for t in tables]
+    for start in range(0, len(names), 500):
+        TableDescription.objects.filter(data_source=data_source, table_name__in=names[start:start + 500]).update(
+            status=TableDescription.Status.SYNCHRONIZING
+        )
+
+
 def scan(data_source, table_names: list[str] | None = None) -> ContextState:
     """Scan the data source (or only `table_names`) and record each table's outcome."""
     from ..schema import introspect
@@ -175,6 +192,7 @@ def scan(data_source, table_names: list[str] | None = None) -> ContextState:
             )
         tables = [t for t in tables if t["name"] in wanted or f"{t.get('schema')}.{t['name']}" in wanted]
     ContextState.objects.filter(pk=data_source.pk).update(scan_tables_total=len(tables))
+    _placeholders(data_source, tables)
     lost = None
     if failed_all is None:
         try:
