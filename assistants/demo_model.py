@@ -394,9 +394,39 @@ _SPEECH = {
 }
 
 
+# A conversation summary is asked for with this system message (sessions.julep_context); the demo
+# model answers it by extracting the questions and the first sentence of each answer.
+SUMMARY_REQUEST = "Summarise the conversation transcript below"
+_TURN = re.compile(r"^(User|Assistant|Earlier summary): (.*)$")
+
+
+def _summary_of(transcript: str) -> str:
+    asked, answered, earlier = [], [], ""
+    for line in transcript.splitlines():
+        match = _TURN.match(line.strip())
+        if not match:
+            continue
+        who, said = match.groups()
+        if who == "Earlier summary":
+            earlier = said.removeprefix(LABEL).strip()
+        elif who == "User":
+            asked.append(said.strip()[:160])
+        else:
+            first = re.split(r"(?<=[.!?])\s", said.removeprefix(LABEL).strip(), maxsplit=1)[0]
+            answered.append(first[:160])
+    parts = [earlier] if earlier else []
+    if asked:
+        parts.append("The user asked: " + "; ".join(f"\u201c{q}\u201d" for q in asked[-6:]) + ".")
+    if answered:
+        parts.append("The assistant answered: " + "; ".join(f"\u201c{a}\u201d" for a in answered[-6:]) + ".")
+    return " ".join(parts) or "Nothing of substance was said yet."
+
+
 def reply_to(messages: list[dict]) -> tuple[str, list[ToolCall]]:
     """The demo model's reply to a conversation: (text, tool calls)."""
     last = messages[-1] if messages else {}
+    if messages and messages[0].get("role") == "system" and str(messages[0].get("content") or "").startswith(SUMMARY_REQUEST):
+        return LABEL + _summary_of(_last_user_text(messages)), []
     intent = understand(messages)
     if last.get("role") == "tool":
         return LABEL + _final_answer(intent, _tool_result(last.get("content"))), []

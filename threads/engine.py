@@ -303,7 +303,8 @@ class AgentLoop:
             if self.run.steps >= max_steps:
                 self._say(f"I stopped after {max_steps} steps without a final answer. Ask me to continue if you want me to keep going.")
                 return
-            completion, answer = self._call_llm(system + prompt.history_messages(self.thread), tools)
+            history = prompt.history_messages(self.thread, after_seq=(self.run.config or {}).get("history_after_seq"))
+            completion, answer = self._call_llm(system + history, tools)
             self.run.steps += 1
             if not completion.tool_calls:
                 self.answer = answer  # written with the run's end: one commit, not two

@@ -49,10 +49,14 @@ def compact_tool_result(output: dict) -> str:
     return json.dumps(compact, default=str)
 
 
-def history_messages(thread: Thread) -> list[dict]:
-    """The thread's messages as chat messages."""
+def history_messages(thread: Thread, after_seq: int | None = None) -> list[dict]:
+    """The thread's messages as chat messages; with `after_seq`, only the later ones (what came
+    before is summarised or dropped by the dialect: a Julep session's token budget)."""
     messages = []
-    for message in Message.objects.filter(thread_id=thread.pk).order_by("seq"):
+    rows = Message.objects.filter(thread_id=thread.pk)
+    if after_seq:
+        rows = rows.filter(seq__gt=after_seq)
+    for message in rows.order_by("seq"):
         if message.role == Message.Role.HUMAN:
             messages.append({"role": "user", "content": message.content})
         elif message.role == Message.Role.SYSTEM:
