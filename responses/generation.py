@@ -145,8 +145,7 @@ class _Generation:
 
     def generate_sql(self) -> None:
         if self.config.is_demo:
-            self.draft.error_message = NO_MODEL
-            self.step("no language model configured: SQL generation skipped")
+            self.demo_sql()
             return
         context = context_for(self.data_source, self.question.question, Principal(self.question.tenant, self.question.owner))
         schema = context.schema
@@ -187,6 +186,26 @@ class _Generation:
             self.draft.error_message = None
             return
 
+    def demo_sql(self) -> None:
+        """No model configured: the offline demo model writes SQL for the questions it knows."""
+        from assistants import demo_sql
+
+        sql = demo_sql.sql_for(self.question.question)
+        if sql is None:
+            self.draft.error_message = f"{NO_MODEL} {demo_sql.not_understood()}"
+            self.step("no language model configured, and the demo model does not know this question")
+            return
+        self.draft.sql_query = sql
+        self.step(f"sql by the offline demo model (no language model configured): {sql}")
+        try:
+            self.execute(sql)
+        except NeedsConfirmation as exc:
+            self.refuse(exc, generated=True)
+        except SqlError as exc:
+            self.draft.sql_generation_status = INVALID
+            self.draft.error_message = exc.message
+            self.step(f"the demo model's query failed: {exc.message}")
+
     def result_text(self) -> str:
         if self.result is None:
             return "The query did not run."
@@ -196,8 +215,10 @@ class _Generation:
 
     def answer(self) -> None:
         if self.config.is_demo:
-            self.draft.error_message = "No language model is configured: the query ran, but no answer in words was written."
-            self.step("answer: skipped, no language model configured")
+            from assistants import demo_sql
+
+            self.draft.response = demo_sql.answer(self.result.columns, self.result.rows, self.result.total) if self.result else None
+            self.step("answer: written by the offline demo model from the result's rows")
             return
         messages = prompts.answer_messages(self.question.question, self.draft.sql_query, self.result_text())
         try:

@@ -13,6 +13,7 @@ from threads.models import Message, Run
 from threads.serializers import pending_change, pending_change_text
 
 from . import services
+from . import julep_context
 from .bi import results, visualization
 from .bi import suggestions as bi_suggestions
 from .julep_serializers import ROLES, chat_message_out, stamp
@@ -70,13 +71,21 @@ def run_config(session: Session, options: dict, sampling: dict) -> dict:
 
 def chat(session: Session, messages: list[dict], options: dict, sampling: dict, *, acting) -> Response:
     input_messages = [(ROLES[m["role"]], m["content"]) for m in messages]
-    turn = services.run_turn(session, None, config=run_config(session, options, sampling), input_messages=input_messages, acting=acting)
+    # The session's token budget: where the model's history starts, and its summary (julep_context).
+    config = julep_context.apply(session, run_config(session, options, sampling), [m["content"] for m in messages])
+    turn = services.run_turn(session, None, config=config, input_messages=input_messages, acting=acting)
     return reply(session, turn)
 
 
 def decide(session: Session, confirmation_id, *, approve: bool, acting) -> Response:
     """Approve or deny the change the session waits on; answers as the chat that asked would have."""
     return reply(session, services.decide_change(session, confirmation_id, approve=approve, acting=acting))
+
+
+def after_turn(session: Session, turn) -> None:
+    """A turn that ended: the history may have outgrown the session's budget (summarised in the background)."""
+    if turn.run.is_terminal:
+        julep_context.schedule(session)
 
 
 def decide_path(session: Session, confirmation) -> str:
@@ -89,6 +98,7 @@ def pending_reply(session: Session, run, confirmation) -> tuple[dict, str]:
 
 
 def reply(session: Session, turn) -> Response:
+    after_turn(session, turn)
     run = turn.run
     if turn.pending is not None:
         # Julep has no confirmation protocol: the answer is the change waiting, in words and as data.

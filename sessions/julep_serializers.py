@@ -241,11 +241,6 @@ class ChatInSerializer(serializers.Serializer):
     SAMPLING = ("frequency_penalty", "length_penalty", "presence_penalty", "repetition_penalty", "temperature",
                 "top_p", "min_p", "max_tokens", "seed", "stop", "logit_bias", "response_format", "preset")
 
-    def validate_stream(self, value):
-        if value:
-            raise serializers.ValidationError("streaming is not supported on this endpoint; send stream false or omit it")
-        return value
-
     def validate_messages(self, value):
         if not any(m["role"] == "user" for m in value):
             raise serializers.ValidationError("at least one message must have role 'user'")

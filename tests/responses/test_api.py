@@ -125,13 +125,24 @@ def test_question_validation_and_unknown_connection(api, pg_source, eager_worker
 
 
 def test_without_a_model_generation_says_so_honestly(api, pg_source, eager_worker, no_model):
-    response = post(api, "/questions", {"db_connection_id": str(pg_source.id), "question": "How many artists?"})
+    response = post(api, "/questions", {"db_connection_id": str(pg_source.id), "question": "Which playlists mention jazz?"})
     assert response.status_code == 201
     body = response.json()
     assert body["sql_generation_status"] == "NONE" and body["sql_query"] is None
     assert body["error_message"].startswith("No language model is configured")
+    assert "[Demo model: offline, no LLM configured]" in body["error_message"]  # what the demo model does know
     assert body["total_tokens"] == 0 and body["response"] is None
-    assert Question.objects.get().question == "How many artists?"
+    assert Question.objects.get().question == "Which playlists mention jazz?"
+
+
+def test_without_a_model_the_demo_model_answers_what_it_knows(api, pg_source, eager_worker, no_model):
+    body = post(api, "/questions", {"db_connection_id": str(pg_source.id), "question": "How many artists are there?"}).json()
+    assert body["sql_generation_status"] == "VALID" and body["sql_query"] == "SELECT (SELECT COUNT(*) FROM artist) AS artists"
+    assert body["sql_query_result"] == {"columns": ["artists"], "rows": [{"artists": 275}]}
+    assert body["response"] == "[Demo model: offline, no LLM configured] The query returned one row: artists: 275."
+    assert any("offline demo model" in step for step in body["intermediate_steps"]) and body["total_tokens"] == 0
+    refund = post(api, "/questions", {"db_connection_id": str(pg_source.id), "question": "Refund customer 5 $20"}).json()
+    assert refund["sql_generation_status"] == "INVALID" and "nothing was changed" in refund["error_message"]
 
 
 def test_given_query_without_a_model_runs_and_scores_by_heuristic(api, alice, pg_source, eager_worker, no_model):
@@ -141,7 +152,7 @@ def test_given_query_without_a_model_runs_and_scores_by_heuristic(api, alice, pg
     body = response.json()
     assert body["sql_generation_status"] == "VALID"
     assert body["sql_query_result"] == {"columns": ["n"], "rows": [{"n": 275}]}
-    assert body["response"] is None and "No language model" in body["error_message"]
+    assert body["response"] == "[Demo model: offline, no LLM configured] The query returned one row: n: 275."
     assert body["confidence_score"] == 0.6  # run_evaluator defaults to true on /responses
     assert any("heuristic confidence 0.6" in step for step in body["intermediate_steps"])
 
