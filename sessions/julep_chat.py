@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from threads.models import Message, Run
 from threads.serializers import pending_change, pending_change_text
 
-from . import services
+from . import julep_docs, services
 from . import julep_context
 from .bi import results, visualization
 from .bi import suggestions as bi_suggestions
@@ -66,6 +66,7 @@ def run_config(session: Session, options: dict, sampling: dict) -> dict:
         "sampling": sampling,
         "recall": options.get("recall"),
         "remember": options.get("remember"),
+        **julep_docs.recall_config(session, options),
     }
 
 
@@ -123,7 +124,7 @@ def _chat_body(run, finish: str, messages: list[dict], pending: dict | None = No
         "finish_reason": finish,
         "response": [messages],
         "usage": {key: int(usage.get(key) or 0) for key in ("total_tokens", "prompt_tokens", "completion_tokens")},
-        "doc_ids": {"agent_doc_ids": [], "user_doc_ids": []},
+        "doc_ids": julep_docs.doc_ids(run),
     }
     if pending is not None:
         body["pending_confirmation"] = pending

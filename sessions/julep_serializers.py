@@ -12,6 +12,7 @@ from rest_framework import serializers
 from assistants import limits
 from assistants.models import Assistant
 from config.fields import MAX_INT, StrictBooleanField, StrictCharField, storable_json
+from threads.artifact_text import render_for_thread
 
 from .bi_serializers import StrictDictField
 from .models import EndUser, Session
@@ -315,7 +316,8 @@ def session_out(session: Session) -> dict:
 def chat_message_out(message, role: str | None = None) -> dict:
     return {
         "role": role or {"human": "user", "ai": "assistant", "system": "system"}.get(message.role, message.role),
-        "content": message.content,
+        # Julep clients cannot render artifact tags: the answer carries the tables themselves.
+        "content": render_for_thread(message.content, message.thread_id) if message.role == "ai" else message.content,
         "name": message.name or None,
         "created_at": stamp(message.created_at),
         "id": str(message.id),

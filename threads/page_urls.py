@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import page_apis, pages
+from . import document_page_apis, page_apis, pages
 
 
 def both(route: str, view, name: str | None = None):
@@ -17,4 +17,6 @@ urlpatterns = [
     *both("ui/options", page_apis.OptionsApi.as_view(), "ui-options"),
     *both("ui/threads", page_apis.PageThreadListApi.as_view(), "ui-threads"),
     *both("ui/threads/<uuid:thread_id>", page_apis.PageThreadApi.as_view(), "ui-thread"),
+    *both("ui/threads/<uuid:thread_id>/documents", document_page_apis.ThreadDocumentsApi.as_view(), "ui-thread-documents"),
+    *both("ui/uploads/<str:upload_id>", document_page_apis.UploadProgressApi.as_view(), "ui-upload-progress"),
 ]

@@ -81,6 +81,29 @@ def main(base_url: str, api_key: str) -> dict:
     out["history"] = [json.loads(m.json()) for m in client.sessions.history(session_id=session.id)]
     out["suggestions"] = [json.loads(s.json()) for s in client.sessions.suggestions(session_id=session.id)]
 
+    # Docs: the agent's and the user's, read by the next chat, which names them in doc_ids.
+    agent_doc = client.docs.create(agent_id=agent.id, doc={
+        "title": "Security policy", "metadata": {"kind": "policy"},
+        "content": ["Badges are personal and must be worn visibly at all times.",
+                    "The loading dock of the Leeds warehouse opens with door code 4417.",
+                    "Visitors sign in at reception and are escorted by their host."],
+    })
+    user_doc = client.docs.create(user_id=user.id, doc={
+        "title": "About Anon", "content": "Anon works the night shift at the Leeds warehouse loading dock."})
+    out["docs_created"] = {"agent": agent_doc.id, "user": user_doc.id}
+    out["agent_docs"] = [json.loads(d.json()) for d in client.docs.list(agent_id=agent.id)]
+    out["user_docs"] = [json.loads(d.json()) for d in client.docs.list(user_id=user.id)]
+    out["agent_docs_filtered"] = [d.id for d in client.docs.list(agent_id=agent.id, metadata_filter={"kind": "nothing"})]
+    search = urllib.request.Request(
+        f"{base_url}/agents/{agent.id}/docs/search", data=json.dumps({"text": "Leeds door code", "limit": 2}).encode(), method="POST",
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(search, timeout=30) as answer:
+        out["agent_docs_search"] = json.load(answer)
+    reply = client.sessions.chat(session_id=session.id, messages=[{"role": "user", "content": "What is the door code of the Leeds loading dock?"}])
+    out["docs_chat"] = json.loads(reply.json())
+    client.docs.delete(agent_id=agent.id, doc_id=agent_doc.id)
+    out["agent_docs_after_delete"] = [d.id for d in client.docs.list(agent_id=agent.id)]
+
     client.sessions.delete(session_id)
     try:
         client.sessions.get(session_id)

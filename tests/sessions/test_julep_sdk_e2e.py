@@ -54,6 +54,7 @@ def test_julep_sdk_drives_agents_users_sessions_and_chat(stack, llm, shared_demo
     token = user["Authorization"].removeprefix("Bearer ")
     llm.script([text("It sounds like you both want to be heard. What do the arguments usually start with?")],
                match="I keep arguing")
+    llm.script([text("The door code is 4417.")], match="door code of the Leeds")
 
     ran = subprocess.run([str(julep_python), str(CLIENT), f"{stack.base_url}/api", token],
                          capture_output=True, text=True, timeout=180, cwd=str(ROOT))
@@ -93,7 +94,8 @@ def test_julep_sdk_drives_agents_users_sessions_and_chat(stack, llm, shared_demo
     [[reply]] = chat["response"]
     assert reply["role"] == "assistant" and reply["content"].startswith("It sounds like you both want to be heard.")
     assert chat["usage"]["total_tokens"] > 0 and chat["doc_ids"] == {"agent_doc_ids": [], "user_doc_ids": []}
-    system = llm.requests[-1]["messages"][0]["content"]
+    chat_request = next(r for r in llm.requests if r["messages"][-1]["content"] == "I keep arguing with my partner.")
+    system = chat_request["messages"][0]["content"]
     assert "You are summarising and providing clear explanations" in system  # the updated situation
     assert "Listen first.\nAnswer in two sentences." in system
     assert "You are talking to Anon Y. Mous. About them: Works night shifts." in system
@@ -103,3 +105,19 @@ def test_julep_sdk_drives_agents_users_sessions_and_chat(stack, llm, shared_demo
     ]
     assert out["suggestions"] and {s["session_id"] for s in out["suggestions"]} == {session_id}
     assert out["deleted_session_status"] == 404
+
+    # Docs: created, listed and searched as the SDK calls them, then used by a chat.
+    agent_doc, user_doc = out["docs_created"]["agent"], out["docs_created"]["user"]
+    [listed] = out["agent_docs"]
+    assert (listed["id"], listed["title"]) == (agent_doc, "Security policy")  # (the SDK's CreateDoc drops metadata)
+    assert listed["content"][1] == "The loading dock of the Leeds warehouse opens with door code 4417."
+    assert [d["id"] for d in out["user_docs"]] == [user_doc] and out["agent_docs_filtered"] == []
+    hit = out["agent_docs_search"]["items"][0]
+    assert hit["id"] == agent_doc and "4417" in hit["snippet"]["content"]
+    docs_chat = out["docs_chat"]
+    assert docs_chat["response"][0][0]["content"] == "The door code is 4417."
+    assert docs_chat["doc_ids"] == {"agent_doc_ids": [agent_doc], "user_doc_ids": [user_doc]}
+    docs_request = next(r for r in llm.requests if r["messages"][-1]["content"] == "What is the door code of the Leeds loading dock?")
+    sent = "\n".join(m["content"] or "" for m in docs_request["messages"] if m["role"] == "system")
+    assert "door code 4417" in sent and "night shift" in sent  # the model was sent both docs' passages
+    assert out["agent_docs_after_delete"] == []
