@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
 from .errors import json_error
+from .limits import body_limit, is_upload_path
 from .fields import MAX_JSON_DEPTH
 
 log = logging.getLogger(__name__)
@@ -81,10 +82,11 @@ class JsonErrorMiddleware(InlineMiddleware):
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return json_error("Content-Length is not a number.", 400)
-        if declared > settings.MAX_BODY_BYTES:
-            return json_error(
-                f"Request body of {declared} bytes exceeds the limit of {settings.MAX_BODY_BYTES} bytes.", 413
-            )
+        limit = body_limit(request.path)
+        if declared > limit:
+            return json_error(f"Request body of {declared} bytes exceeds the limit of {limit} bytes.", 413)
+        if is_upload_path(request.path):
+            return None  # multipart, streamed to disk by the upload handlers: never read whole here
         if request.method in ("POST", "PUT", "PATCH") and not request.path.startswith("/admin/"):
             try:
                 request.body  # noqa: B018 - reading enforces DATA_UPLOAD_MAX_MEMORY_SIZE for chunked bodies

@@ -238,6 +238,14 @@ DOCUMENT_CHUNK_CHARS = env_int("QUERENT_DOCUMENT_CHUNK_CHARS", 1000)
 DOCUMENT_CHUNK_OVERLAP = env_int("QUERENT_DOCUMENT_CHUNK_OVERLAP", 150)
 RETRIEVAL_PASSAGES = env_int("QUERENT_RETRIEVAL_PASSAGES", 4)
 
+# --- uploaded data files (executor/uploads.py) ----------------------------------------------------
+# A file upload's request body (every file in it together) may be this large; it is refused before
+# it is read (config/middleware.py, config/web.py) and streamed to disk, never held in memory.
+# Uploaded databases live in QUERENT_UPLOAD_DIR, by default `uploads` in the first of the data
+# directories (QUERENT_SQLITE_DATA_SOURCE_DIRS, else VAR_DIR/data), which the trust boundary admits.
+UPLOAD_MAX_BYTES = env_int("QUERENT_UPLOAD_MAX_BYTES", 512 * 1024 * 1024)
+UPLOAD_DIR = env_str("QUERENT_UPLOAD_DIR", "")
+
 # --- security headers (config/csp.py adds the Content-Security-Policy) -------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

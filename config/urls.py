@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/v1/bi/", include("sessions.bi_urls")),
     # Dataherald's current API (the engine's paths, and the hosted API the official SDK speaks).
     path("api/v1/", include(current_urls.engine)),
+    path("api/v1/", include("executor.urls")),
     path("api/v1/", include("responses.urls")),
     path("api/", include(current_urls.engine + current_urls.sdk)),
     path("", include(current_urls.root)),

@@ -223,5 +223,10 @@ def data_source_update(data_source: DataSource, *, principal: Principal, **field
 
 
 def data_source_delete(data_source: DataSource, *, principal: Principal) -> None:
+    from django.db import transaction
+
+    from .uploads import remove_upload_file
+
     check_may_change(data_source, principal, deleting=True)
     data_source.delete()
+    transaction.on_commit(lambda: remove_upload_file(data_source))  # an uploaded file goes with its row

@@ -49,6 +49,13 @@ Patches, one per non-public thing used:
    or autobahn changes the option, which test_websocket_message_over_the_limit_is_closed_with_1009
    catches.
 
+7. ``BodyLimitRequest._body_limit`` reads ``HTTPChannel._path`` (non-public; set from the request
+   line before any header is parsed) so the data-file upload path gets QUERENT_UPLOAD_MAX_BYTES
+   instead of the general limit. Breaks if: Twisted renames it (then every path gets the general
+   limit: uploads over it are refused, nothing is let through); caught by
+   tests/executor/test_uploads_e2e.py (an upload over the general limit succeeds, one over the
+   upload limit is a 413 before the body is read).
+
 What the client sees: ``413`` with ``{"detail": "...limit of N bytes.", "code": "request_too_large"}``
 and ``Connection: close``. The server stops reading at once, sends the answer, closes its sending
 half (the client reads the answer and an end of stream) and drops the connection after a short
@@ -67,6 +74,8 @@ import daphne.server
 from daphne.http_protocol import HTTPFactory, WebRequest
 from twisted.internet import interfaces, reactor
 from twisted.protocols.policies import ProtocolWrapper
+
+from config.limits import UPLOAD_PATHS, body_limit, is_upload_path
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +105,11 @@ class BodyLimitRequest(WebRequest):
 
     @property
     def _body_limit(self) -> int:
+        # Patch 7: the request line's path, which HTTPChannel keeps in `_path` from the first line on
+        # (before gotLength). File uploads of data have their own limit (config.limits).
+        path = getattr(self.channel, "_path", None) or b""
+        if is_upload_path(path.split(b"?", 1)[0].decode("latin-1")):
+            return max(body_limit(UPLOAD_PATHS[0]), self.server.max_body_bytes)
         return self.server.max_body_bytes
 
     def gotLength(self, length):  # noqa: N802 - Twisted's name
