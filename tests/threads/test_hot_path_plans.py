@@ -171,6 +171,10 @@ def test_claim_and_the_runs_read_back_go_by_the_runs_id(crowded):
     assert_reads_only(*update_sql(queued, status=Run.Status.RUNNING, attempts=F("attempts") + 1, worker="w"), {"threads_run": RUN_BY_ID})
     loaded = Run.objects.select_related("thread__assistant__data_source").filter(pk=run_id)
     assert_reads_only(*sql_of(loaded), {"threads_run": RUN_BY_ID, "threads_thread": THREAD_BY_ID})
+    from threads.store.postgres import CLAIM  # the store's claim: the update and those reads in one statement
+
+    assert_reads_only(CLAIM, ["running", "w", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", run_id, "queued", 3],
+                      {"threads_run": RUN_BY_ID, "threads_thread": THREAD_BY_ID})
 
 
 def test_thread_counter_messages_and_events_go_by_the_thread(crowded):

@@ -212,3 +212,73 @@ def test_every_way_a_confirmation_ends_writes_its_event_and_wakes_the_waiter(sto
     if close == "decide":
         with pytest.raises(Conflict):
             services.do_decide_confirmation(thread, confirmation.pk, approve=True, decided_by="alice")
+
+
+def loaded_for_the_loop(run: Run) -> dict:
+    """What the agent loop reads from a claimed run, without another query."""
+    thread = run.thread
+    assistant = thread.assistant
+    source = assistant.data_source
+    return {
+        "run": {field.attname: getattr(run, field.attname) for field in Run._meta.concrete_fields},
+        "thread": {field.attname: getattr(thread, field.attname) for field in Thread._meta.concrete_fields},
+        "assistant": {field.attname: getattr(assistant, field.attname) for field in type(assistant)._meta.concrete_fields},
+        "source": {field.attname: getattr(source, field.attname) for field in type(source)._meta.concrete_fields
+                   if field.attname != "schema_cache"},
+        "deferred": source.get_deferred_fields(),
+    }
+
+
+def test_both_stores_claim_a_queued_run_loaded_as_the_agent_loop_needs_it(enqueued, django_assert_num_queries):
+    from assistants.models import Assistant
+    from executor.models import DataSource
+
+    source = DataSource(name="db", engine="sqlite", connection_url="sqlite:////tmp/none.db", schema_cache={"tables": ["big"]})
+    source.assign_owner(ALICE)
+    source.save()
+    assistant = Assistant(name="analyst", instructions="Be careful.", data_source=source, metadata={"querent_default": True})
+    assistant.assign_owner(ALICE)
+    assistant.save()
+    claims = []
+    for implementation in STORES:
+        store = implementation()
+        thread = Thread(name="", assistant=assistant)
+        thread.assign_owner(ALICE)
+        queued = store.start_run(thread, [(Message.Role.HUMAN, "How many?")], config={"max_steps": 2})
+        with django_assert_num_queries(1 if implementation is not RunStore else 2):
+            run = store.claim(queued.id, "worker-1")
+            claims.append(loaded_for_the_loop(run))
+        assert store.claim(queued.id, "worker-2") is None  # taken: another worker's claim finds it running
+        stored = Run.objects.get(pk=queued.id)
+        assert (stored.status, stored.attempts, stored.worker) == (Run.Status.RUNNING, 1, "worker-1")
+        assert stored.started_at == stored.heartbeat_at == run.started_at
+    for claim in claims:
+        assert claim["deferred"] == {"schema_cache"}  # read only if asked for
+        for volatile in ("id", "thread_id", "created_at", "started_at", "heartbeat_at"):
+            claim["run"].pop(volatile)
+        for volatile in ("id", "created_at", "updated_at"):
+            claim["thread"].pop(volatile)
+    assert all(claim == claims[0] for claim in claims)
+    assert claims[0]["run"]["config"] == {"max_steps": 2} and claims[0]["source"]["name"] == "db"
+
+
+def test_a_thread_without_assistant_is_claimed_with_none(store, enqueued):
+    thread = a_thread()
+    run = store.claim(store.start_run(thread, [(Message.Role.HUMAN, "Hi?")]).id, "w")
+    assert run.thread.pk == thread.pk and run.thread.assistant is None
+
+
+@pytest.mark.parametrize("state", ["cancelled", "out of attempts", "missing"])
+def test_a_run_that_is_not_simply_queued_is_not_claimed(store, enqueued, state):
+    from django.conf import settings
+
+    thread = a_thread()
+    run = store.start_run(thread, [(Message.Role.HUMAN, "Hi?")])
+    if state == "cancelled":
+        Run.objects.filter(pk=run.pk).update(cancel_requested=True)
+    elif state == "out of attempts":
+        Run.objects.filter(pk=run.pk).update(attempts=settings.RUN_MAX_ATTEMPTS)
+    run_id = uuid.uuid4() if state == "missing" else run.id
+    assert store.claim(run_id, "w") is None
+    if state != "missing":
+        assert Run.objects.get(pk=run.pk).status == (Run.Status.CANCELLED if state == "cancelled" else Run.Status.FAILED)

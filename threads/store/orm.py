@@ -143,14 +143,22 @@ class RunStore:
         it with its thread, assistant and data source loaded, or None when it is not this
         worker's to run (another has it, it was cancelled, it is out of attempts, it is gone)."""
         now = timezone.now()
+        run = self._take_queued(run_id, worker, now)
+        if run is None:
+            if not self._claim_after_checks(run_id, worker, now):
+                return None
+            run = runs_to_execute().get(pk=run_id)
+        return run
+
+    def _take_queued(self, run_id, worker: str, now) -> Run | None:
+        """claim() of a run that is simply queued (not cancelled, attempts left), loaded as
+        runs_to_execute() loads it; None when it is not."""
         taken = Run.objects.filter(pk=run_id, status=Run.Status.QUEUED, cancel_requested=False,
                                    attempts__lt=settings.RUN_MAX_ATTEMPTS).update(
             status=Run.Status.RUNNING, attempts=F("attempts") + 1, worker=worker[:200],
             started_at=Coalesce("started_at", Value(now)), heartbeat_at=now,
         )
-        if not taken and not self._claim_after_checks(run_id, worker, now):
-            return None
-        return runs_to_execute().get(pk=run_id)
+        return runs_to_execute().get(pk=run_id) if taken else None
 
     def _claim_after_checks(self, run_id, worker: str, now) -> bool:
         """claim() of a run that is not simply queued: redelivered, stale, cancelled or out of attempts."""

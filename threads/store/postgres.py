@@ -8,8 +8,12 @@ rules are RunStore's: events take the thread's next seqs from its counter (the U
 orders writers), messages the thread's next message seqs, wake-ups go out after commit.
 """
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+
+from assistants.models import Assistant
+from executor.models import DataSource
 
 from .. import bus
 from ..models import Message, Run, RunEvent, Thread
@@ -62,6 +66,36 @@ def run_statement(ctes: list[str], params: list):
         cursor.execute(f"WITH {', '.join(ctes)} SELECT last_seq FROM bumped", params)
         row = cursor.fetchone()
     return None if row is None else row[0]
+
+
+def loaded_fields(model, skip: tuple = ()) -> list:
+    return [field for field in model._meta.concrete_fields if field.attname not in skip]
+
+
+def from_row(model, fields: list, values):
+    """An instance built as the ORM builds one (Model.from_db, each field's from_db_value); None
+    for the NULLs of an outer join. Fields left out are deferred: read on first access."""
+    if values[fields.index(model._meta.pk)] is None:
+        return None
+    values = [field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value for field, value in zip(fields, values)]
+    return model.from_db(connection.alias, [field.attname for field in fields], values)
+
+
+# What runs_to_execute() loads, as one row: the run just taken, its thread, the thread's assistant
+# and that assistant's data source without its stored schema (the prompt reads executor.schema's
+# memory). (model, its alias in CLAIM, its fields in the row)
+TO_EXECUTE = [(model, alias, loaded_fields(model, skip)) for model, alias, skip in
+              ((Run, "taken", ()), (Thread, "thread", ()), (Assistant, "assistant", ()), (DataSource, "source", ("schema_cache",)))]
+CLAIM = f"""WITH taken AS (
+    UPDATE threads_run SET status = %s, attempts = attempts + 1, worker = %s, started_at = COALESCE(started_at, %s), heartbeat_at = %s
+    WHERE id = %s AND status = %s AND NOT cancel_requested AND attempts < %s
+    RETURNING *
+)
+SELECT {", ".join(f"{alias}.{connection.ops.quote_name(field.column)}" for _, alias, fields in TO_EXECUTE for field in fields)}
+FROM taken
+JOIN threads_thread thread ON thread.id = taken.thread_id
+LEFT JOIN assistants_assistant assistant ON assistant.id = thread.assistant_id
+LEFT JOIN executor_datasource source ON source.id = assistant.data_source_id"""
 
 
 def _number_events(thread_id, events: list[RunEvent], last_seq) -> None:
@@ -141,6 +175,26 @@ class PostgresRunStore(RunStore):
         parts = [insert(run)] + [insert(message, seq_sql=NEXT_MESSAGE_SEQ, seq_params=[1 + offset, message.thread_id])
                                  for offset, message in enumerate(messages)]
         return [f"row{index} AS ({sql})" for index, (sql, _) in enumerate(parts)], [param for _, params in parts for param in params]
+
+    def _take_queued(self, run_id, worker: str, now) -> Run | None:
+        """The UPDATE that takes a queued run returns it joined with what the agent loop needs."""
+        params = [Run.Status.RUNNING, worker[:200], now, now, Run._meta.pk.get_db_prep_value(run_id, connection), Run.Status.QUEUED,
+                  settings.RUN_MAX_ATTEMPTS]
+        with connection.cursor() as cursor:
+            cursor.execute(CLAIM, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        instances, start = [], 0
+        for model, _, fields in TO_EXECUTE:
+            instances.append(from_row(model, fields, row[start:start + len(fields)]))
+            start += len(fields)
+        run, thread, assistant, source = instances
+        if assistant is not None:
+            assistant.data_source = source
+        thread.assistant = assistant
+        run.thread = thread
+        return run
 
     def finish_run(self, run: Run, status: str, *, error: str = "", error_code: str = "", answer=None, **fields) -> None:
         now = timezone.now()
