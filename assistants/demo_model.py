@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from . import demo_queries
+from . import demo_files, demo_queries
 from .llm import DEMO_MODEL, Completion, TextDelta, ToolCall, build_usage
 
 LABEL = "[Demo model: offline, no LLM configured] "
@@ -121,7 +121,11 @@ def classify(question: str) -> Intent | None:
 
 def understand(messages: list[dict]) -> Intent | None:
     """The last question's intent, read with the conversation's earlier questions: a follow-up
-    ("Break this down by billing country", "only 2009") changes the previous query."""
+    ("Break this down by billing country", "only 2009") changes the previous query. On uploaded
+    files (a DuckDB source) the file questions come first (assistants.demo_files)."""
+    if demo_files.applies(messages) and (questions := _user_texts(messages)):
+        if (found := demo_files.intent(questions[-1])) is not None:
+            return Intent("file", found)
     previous, intent = None, None
     for question in _user_texts(messages):
         intent = _understand_one(question, previous)
@@ -364,6 +368,7 @@ def code_for(intent: Intent) -> str:
         "albums_by_artist": lambda p: _code_by_artist(p, albums=True),
         "credit": _code_credit,
         "query": lambda p: demo_queries.code_for(p["query"]),
+        "file": demo_files.code_for,
     }
     return writers[intent.kind](intent.params)
 
@@ -439,7 +444,11 @@ def reply_to(messages: list[dict]) -> tuple[str, list[ToolCall]]:
         ), []
     arguments = json.dumps({"python_code": code_for(intent)})
     call = ToolCall(id=f"call_demo_{uuid.uuid4().hex[:20]}", name="execute_python", arguments=arguments)
-    return LABEL + _SPEECH[intent.kind][0], [call]
+    return LABEL + _speech(intent)[0], [call]
+
+
+def _speech(intent: Intent) -> tuple:
+    return demo_files.SPEECH[intent.params["kind"]] if intent.kind == "file" else _SPEECH[intent.kind]
 
 
 def _fallback_text() -> str:
@@ -458,10 +467,10 @@ def _final_answer(intent: Intent | None, result: dict) -> str:
         if intent and intent.kind == "credit":
             return f"The credit was not issued. The action reported: {last_line}"
         return f"The code I ran failed, so I have no results to report. The error was: {last_line}"
-    if intent is None or intent.kind not in _SPEECH:
+    if intent is None or (intent.kind not in _SPEECH and intent.kind != "file"):
         quoted = "\n".join(f"- {line}" for line in output_lines[:10]) or "- (nothing was printed)"
         return f"The code finished. It printed:\n{quoted}"
-    _, lead, prefixes, artifacts = _SPEECH[intent.kind]
+    _, lead, prefixes, artifacts = _speech(intent)
     quoted = [f"- {line}" for line in output_lines if line.startswith(prefixes)]
     if any(line.startswith("- No customer found") for line in quoted):
         lead = "I could not find that customer:" if intent.kind == "customer" else "No credit was issued:"

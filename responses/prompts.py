@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-ENGINE_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
+ENGINE_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite", "mysql": "MySQL/MariaDB", "duckdb": "DuckDB"}
 RESULT_PREVIEW_ROWS = 50
 RESULT_PREVIEW_CHARS = 8000
 
@@ -74,7 +74,7 @@ def evaluation_messages(question: str, sql: str, result: str) -> list[dict]:
 # --- reading replies -----------------------------------------------------------------------
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n?(.*?)```", re.S)
-_SQL_TAGS = {"sql", "postgresql", "postgres", "psql", "sqlite", "pgsql"}
+_SQL_TAGS = {"sql", "postgresql", "postgres", "psql", "sqlite", "pgsql", "mysql", "mariadb", "duckdb"}
 _QUERY_START = re.compile(r"^\s*(WITH|SELECT|VALUES|TABLE|EXPLAIN)\b", re.I | re.M)
 
 
