@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from config.schema import errors
 
-from . import julep_chat, selectors, services
+from . import julep_chat, julep_stream, selectors, services
 from . import julep_serializers as s
 from .http import metadata_filter
 
@@ -216,15 +216,15 @@ class SessionDetailApi(APIView):
 
 
 class SessionChatApi(APIView):
-    @extend_schema(summary="Send messages and get the agent's reply", request=s.ChatInSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
+    @extend_schema(summary="Send messages and get the agent's reply (with stream true: server-sent events, data-only chunks, then [DONE])",
+                   request=s.ChatInSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
     def post(self, request, session_id):
         session = selectors.get_julep_session(request.user, session_id)
         serializer = s.ChatInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        respond = julep_stream.stream_chat if serializer.validated_data.get("stream") else julep_chat.chat
         try:
-            return julep_chat.chat(
-                session, serializer.validated_data["messages"], serializer.validated_data, serializer.sampling(), acting=request.user
-            )
+            return respond(session, serializer.validated_data["messages"], serializer.validated_data, serializer.sampling(), acting=request.user)
         except services.Conflict as exc:
             return _conflict(exc)
         except services.RunTimedOut as exc:

@@ -59,19 +59,22 @@ def run_turn(session: Session, message: str | None, *, config: dict, acting: Pri
     Waited for until it ends or stops for approval of a change (then the Turn carries it: the
     request answers at once, the change is decided later). A change already waiting is withdrawn
     by this new message. SessionGone when the session is deleted meanwhile."""
+    session, run = start_turn(session, message, config=config, acting=acting, input_messages=input_messages)
+    return wait_for_turn(session, run.id, timeout=timeout)
+
+
+def start_turn(session: Session, message: str | None, *, config: dict, acting: Principal, input_messages=None) -> tuple[Session, Run]:
+    """The turn's run, queued (not waited for): (the session as it is now, the run with its `start_event`)."""
     usable_data_source(session, acting)
     for _ in range(2):  # once more if the history was cleared (a new thread) meanwhile
         engine.withdraw_pending_changes(session.thread)
         try:
-            run = engine.do_start_run(session.thread, message, config=config, input_messages=input_messages, acting=acting)
-            break
+            return session, engine.do_start_run(session.thread, message, config=config, input_messages=input_messages, acting=acting)
         except Conflict:
             raise Conflict(BUSY) from None
         except Thread.DoesNotExist:
             session = _reread(session)
-    else:
-        raise SessionGone()
-    return wait_for_turn(session, run.id, timeout=timeout)
+    raise SessionGone()
 
 
 def wait_for_turn(session: Session, run_id, *, timeout: float = RUN_TIMEOUT_S) -> Turn:
@@ -289,7 +292,9 @@ def clear_history(session: Session) -> Session:
     _refuse_if_running(session)
     old = session.thread
     principal = Principal(tenant=old.tenant, user_id=old.owner)
-    session.thread = engine.create_thread(principal, assistant=session.agent, name=old.name, metadata=old.metadata)
-    session.save(update_fields=["thread", "updated_at"])
+    metadata = {k: v for k, v in (old.metadata or {}).items() if k != "summary_through_seq"}
+    session.thread = engine.create_thread(principal, assistant=session.agent, name=old.name, metadata=metadata)
+    session.summary = None  # it summarised the messages that are gone
+    session.save(update_fields=["thread", "summary", "updated_at"])
     old.delete()
     return session

@@ -222,7 +222,7 @@ def test_chat_input_errors_and_model_failure(stack, llm, shared_demo):
         ({"messages": [{"role": "function", "content": "x"}]}, "messages"),
         ({"messages": [{"role": "system", "content": "only system"}]}, "messages"),
         ({"messages": [{"role": "user", "content": 5}]}, "messages"),
-        ({"messages": [{"role": "user", "content": "hi"}], "stream": True}, "stream"),
+        ({"messages": [{"role": "user", "content": "hi"}], "stream": "yes"}, "stream"),
         ({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}, "temperature"),
         ({"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}]}, "tools"),
     ]:
