@@ -7,6 +7,7 @@ Prints one JSON object with what each call returned, for the test to check.
 
 import json
 import sys
+import time
 import urllib.request
 
 from julep import Client
@@ -103,6 +104,19 @@ def main(base_url: str, api_key: str) -> dict:
     out["docs_chat"] = json.loads(reply.json())
     client.docs.delete(agent_id=agent.id, doc_id=agent_doc.id)
     out["agent_docs_after_delete"] = [d.id for d in client.docs.list(agent_id=agent.id)]
+
+    # A token budget: once the history outgrows it, the session's summary is written in the background.
+    budgeted = client.sessions.create(agent_id=agent.id, user_id=user.id, situation="Budgeted.", token_budget=60,
+                                      context_overflow="adaptive")
+    for question in ("Budget one: how do I start a hard conversation with my partner?",
+                     "Budget two: and what if they walk away while I am talking?"):
+        client.sessions.chat(session_id=budgeted.id, messages=[{"role": "user", "content": question}])
+    for _ in range(300):
+        summary = client.sessions.get(budgeted.id).summary
+        if summary:
+            break
+        time.sleep(0.1)
+    out["budgeted_summary"] = summary
 
     client.sessions.delete(session_id)
     try:

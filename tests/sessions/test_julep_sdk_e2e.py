@@ -55,6 +55,9 @@ def test_julep_sdk_drives_agents_users_sessions_and_chat(stack, llm, shared_demo
     llm.script([text("It sounds like you both want to be heard. What do the arguments usually start with?")],
                match="I keep arguing")
     llm.script([text("The door code is 4417.")], match="door code of the Leeds")
+    llm.script([text("They discussed starting hard conversations and partners who walk away.")], match="User: Budget one")
+    llm.script([text("Start with how you feel, not with what they did.")], match="Budget one")
+    llm.script([text("Ask for a pause and agree on when to come back to it.")], match="Budget two")
 
     ran = subprocess.run([str(julep_python), str(CLIENT), f"{stack.base_url}/api", token],
                          capture_output=True, text=True, timeout=180, cwd=str(ROOT))
@@ -121,3 +124,4 @@ def test_julep_sdk_drives_agents_users_sessions_and_chat(stack, llm, shared_demo
     sent = "\n".join(m["content"] or "" for m in docs_request["messages"] if m["role"] == "system")
     assert "door code 4417" in sent and "night shift" in sent  # the model was sent both docs' passages
     assert out["agent_docs_after_delete"] == []
+    assert out["budgeted_summary"] == "They discussed starting hard conversations and partners who walk away."
