@@ -119,6 +119,7 @@ _AVERAGE = re.compile(r"^what is the average (?P<what>.+?)" + _Q, re.I)
 _ROWS_IN = re.compile(r"^how many rows are (?:there )?in (?:the )?(?P<table>.+?)(?: table)?" + _Q, re.I)
 _PER = re.compile(r"^how many (?P<table>.+?) (?:rows )?are there (?:per|by|for each|in each) (?P<dim>.+?)" + _Q, re.I)
 _BY_MONTH = re.compile(r"^show (?:the )?(?P<what>.+?) by month" + _Q, re.I)
+_MOST = re.compile(r"^which (?P<dim>.+?) (?:have|has) the most (?P<table>.+?)" + _Q, re.I)
 _HIGHEST_TOTAL = re.compile(r"^which (?P<dim>.+?) has the highest total (?P<what>.+?)" + _Q, re.I)
 # Follow-ups (BI's suggestions after a result, and refinements).
 _BREAK_DOWN = re.compile(r"^(?:now )?break (?:this|it|that) down by (?P<dim>.+?)" + _Q, re.I)
@@ -144,6 +145,9 @@ def standalone(question: str) -> Query | None:
     if m := _BY_MONTH.match(q):
         if (found := _table_and_measure(m["what"])) and (dim := month_dimension(found[0])):
             return Query(found[0], "sum", found[1], found[1], (dim,))
+    if m := _MOST.match(q):
+        if (table := find_table(m["table"])) and (dim := find_dimension(table, m["dim"])):
+            return Query(table, "count", None, f"{table}_count", (dim,), top=10)
     if m := _HIGHEST_TOTAL.match(q):
         found = _table_and_measure(m["what"])
         if found and (dim := find_dimension(found[0], m["dim"])):

@@ -82,9 +82,15 @@ def chip_questions() -> list[str]:
             for q in re.findall(r'data-example="([^"]+)"', page.read_text())]
 
 
-def readme_questions() -> list[str]:
+def readme_questions() -> list[tuple[tuple[str, ...], str]]:
+    """(the questions before it in the same example, the question): an example is one conversation
+    (BI's refinement follows its first question)."""
     blocks = re.findall(r"```(?:sh|bash)\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    return [q for block in blocks for q in re.findall(r'"(?:message|question|input|content|prompt)":\s*"([^"]+)"', block)]
+    out = []
+    for block in blocks:
+        asked = re.findall(r'"(?:message|question|refinement|input|content|prompt)":\s*"([^"]+)"', block)
+        out += [(tuple(asked[:i]), q) for i, q in enumerate(asked)]
+    return out
 
 
 def _bi_schema() -> dict:
@@ -128,7 +134,7 @@ def all_suggestions() -> list[tuple[str, tuple[str, ...], str]]:
     """(where, the questions before it, the suggestion), each once."""
     found = [("chip", (), q) for q in chip_questions()]
     found += [("demo help text", (), q) for q in demo_model.EXAMPLES]
-    found += [("README", (), q) for q in readme_questions()]
+    found += [("README", before, q) for before, q in readme_questions()]
     found += [("BI suggestion", before, q) for before, q in bi_suggestions()]
     seen, out = set(), []
     for where, before, q in found:
@@ -153,6 +159,7 @@ EXPECTED = {
     "List tracks by AC/DC": ["Tracks found: 18", "Artists matched: AC/DC"],
     "List albums by Queen": ["Albums found: 3", "Artists matched: Queen"],
     "Refund customer 7 $15": ["Credit issued:", "15.00 to customer 7"],
+    "Which genres have the most tracks?": ["Tracks by genre: top 10, 10 rows", "Highest: Rock with 1297"],
     # BI, from the demo schema
     "What is the average track milliseconds?": ["Values: average milliseconds 393599.21"],
     "How many rows are in playlist track?": ["Values: rows 8715"],
