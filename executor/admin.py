@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from .context import admin as context_admin  # noqa: F401 - registers the context store's models
 from .errors import SqlError
 from .models import DataSource
 from .schema import get_schema, render_summary
