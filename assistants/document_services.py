@@ -103,7 +103,7 @@ def ingest(principal: Principal, scope: Scope, uploads: list[Upload], *, text_ki
             DocumentChunk.objects.bulk_create(
                 [
                     DocumentChunk(
-                        document=document, index=p.index, text=p.text, terms=term_counts(p.text), length=len(p.text),
+                        document=document, index=p.index, text=p.text, terms=(terms := term_counts(p.text)), length=sum(terms.values()),
                         embedding=vectors[done + i] if vectors else None,
                     )
                     for i, p in enumerate(passages)

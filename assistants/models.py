@@ -224,7 +224,7 @@ class Document(OwnedModel):
 
 
 class DocumentChunk(models.Model):
-    """One passage of a document. `terms` (term -> count) and `length` feed the lexical ranking
+    """One passage of a document. `terms` (word stem -> count) and `length` (its words) feed the lexical ranking
     (assistants.retrieval); `embedding` is filled only when an embeddings endpoint is configured."""
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")

@@ -1,20 +1,24 @@
 """Passages of a conversation's documents ranked against a question.
 
-Lexical by default (BM25 over each chunk's stored term counts, the same ranking and word stems the
+Lexical by default (BM25 over each chunk's stored term counts, with the word stems and constants the
 context store uses: executor.context.retrieval), so it works offline in both run modes; when an
 embeddings endpoint is configured, chunks embedded at upload are ranked by cosine too and the two
 rankings are fused. The ranking is computed per question over the scope's chunks: a scope holds
 the documents of one assistant, thread or end user (bench/retrieval.py measures the cost).
 """
 
+import json
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from django.conf import settings
+from django.db.models import Avg, Count, Q, TextField
+from django.db.models.functions import Cast
 
 from executor.context import embeddings
-from executor.context.retrieval import Bm25, fused, words
+from executor.context.retrieval import words
 
 from .models import DocumentChunk
 
@@ -38,39 +42,82 @@ class Passage:
 
 def search(documents, query: str, *, limit: int | None = None) -> list[Passage]:
     """The best passages of `documents` (a Document queryset already scoped to what the caller
-    may read) for `query`, best first; [] when nothing matches a word of it."""
+    may read) for `query`, best first; [] when nothing matches it."""
     limit = max(1, min(limit or settings.RETRIEVAL_PASSAGES, 50))
-    rows = list(
-        DocumentChunk.objects.filter(document__in=documents)
-        .order_by("document_id", "index")
-        .values_list("id", "document_id", "document__title", "document__assistant_id", "document__thread_id", "index", "terms", "embedding")
-    )
-    if not rows or not query.strip():
-        return []
-    lexical = Bm25([[term for term, count in row[6].items() for _ in range(count)] for row in rows]).scores(words(query))
-    vector = _vector_scores(rows, query)
-    ranked = fused(lexical, vector, limit, None)
-    texts = dict(DocumentChunk.objects.filter(pk__in=[rows[i][0] for i, _ in ranked]).values_list("id", "text"))
+    chunks = DocumentChunk.objects.filter(document__in=documents)
+    lexical = _bm25(chunks, sorted(set(words(query))))
+    vector = _cosine(chunks, query)
+    ranked = _fuse([lexical, vector] if vector else [lexical], limit)
+    found = {
+        row[0]: row
+        for row in DocumentChunk.objects.filter(pk__in=ranked).values_list(
+            "id", "document_id", "document__title", "document__assistant_id", "document__thread_id", "index", "text")
+    }
+    scores = {**(vector or {}), **lexical}
     return [
-        Passage(
-            document_id=str(rows[i][1]), title=rows[i][2], index=rows[i][5], text=texts[rows[i][0]], score=round(float(score), 6),
-            scope="assistant" if rows[i][3] else "thread" if rows[i][4] else "user",
-        )
-        for i, score in ranked
+        Passage(document_id=str(row[1]), title=row[2], index=row[5], text=row[6], score=round(float(scores[chunk_id]), 6),
+                scope="assistant" if row[3] else "thread" if row[4] else "user")
+        for chunk_id in ranked
+        for row in [found[chunk_id]]
     ]
 
 
-def _vector_scores(rows, query: str):
-    """Cosine of the question to each embedded chunk (0 for a chunk uploaded before embeddings were
-    configured); None when embeddings are off or the endpoint fails."""
-    if not embeddings.enabled() or not any(row[7] for row in rows):
+def _bm25(chunks, terms: list[str], k1: float = 1.2, b: float = 0.75) -> dict[int, float]:
+    """Okapi BM25 (the constants of executor.context.retrieval.Bm25) from each chunk's stored term
+    counts and word count. The database picks the chunks whose terms name a query word (a text
+    match on the JSON, in either database), so only those are read and decoded."""
+    if not terms:
+        return {}
+    stats = chunks.aggregate(n=Count("id"), average=Avg("length"))
+    if not stats["n"]:
+        return {}
+    named = Q()
+    for term in terms:
+        named |= Q(terms_text__contains=f'"{term}"')
+    candidates = list(chunks.annotate(terms_text=Cast("terms", TextField())).filter(named).values_list("id", "terms_text", "length"))
+    counts: dict[str, dict[int, int]] = {term: {} for term in terms}
+    for chunk_id, text, _ in candidates:
+        decoded = json.loads(text)
+        for term in terms:
+            if term in decoded:
+                counts[term][chunk_id] = decoded[term]
+    lengths = {chunk_id: length for chunk_id, _, length in candidates}
+    average = float(stats["average"] or 1.0) or 1.0
+    scores: dict[int, float] = {}
+    for hits in counts.values():
+        if hits:
+            idf = math.log(1 + (stats["n"] - len(hits) + 0.5) / (len(hits) + 0.5))
+            for chunk_id, tf in hits.items():
+                norm = k1 * (1 - b + b * lengths[chunk_id] / average)
+                scores[chunk_id] = scores.get(chunk_id, 0.0) + idf * tf * (k1 + 1) / (tf + norm)
+    return scores
+
+
+def _cosine(chunks, query: str) -> dict[int, float] | None:
+    """Cosine of the question to each embedded chunk; None when embeddings are off, the endpoint
+    fails, or no chunk was embedded (uploaded before embeddings were configured)."""
+    if not embeddings.enabled():
         return None
-    vectors = embeddings.embed([query])
+    stored = list(chunks.filter(embedding__isnull=False).values_list("id", "embedding"))
+    vectors = embeddings.embed([query]) if stored else None
     if not vectors:
         return None
     question = np.asarray(vectors[0], dtype=np.float32)
-    scores = np.zeros(len(rows), dtype=np.float32)
-    for i, row in enumerate(rows):
-        if row[7] and len(row[7]) == len(question):
-            scores[i] = max(0.0, float(np.dot(question, np.asarray(row[7], dtype=np.float32))))
-    return scores
+    return {
+        chunk_id: float(np.dot(question, np.asarray(vector, dtype=np.float32)))
+        for chunk_id, vector in stored
+        if len(vector) == len(question) and float(np.dot(question, np.asarray(vector, dtype=np.float32))) > 0
+    }
+
+
+def _fuse(rankings: list[dict[int, float]], limit: int) -> list[int]:
+    """Reciprocal rank fusion (as executor.context.retrieval.fused): a chunk either ranking finds
+    well ranks well, and neither score scale dominates. One ranking: its own order."""
+    ordered = [sorted(r, key=lambda chunk_id: (-r[chunk_id], chunk_id)) for r in rankings if r]
+    if len(ordered) == 1:
+        return ordered[0][:limit]
+    fusion: dict[int, float] = {}
+    for ranking in ordered:
+        for rank, chunk_id in enumerate(ranking[: max(limit * 10, 50)]):
+            fusion[chunk_id] = fusion.get(chunk_id, 0.0) + 1.0 / (60 + rank)
+    return sorted(fusion, key=lambda chunk_id: (-fusion[chunk_id], chunk_id))[:limit]

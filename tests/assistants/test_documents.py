@@ -95,3 +95,19 @@ def test_documents_stay_in_their_tenant_and_scope(assistant):
     document_services.ingest(Principal("globex", "alice"), Scope(assistant=other), [Upload("s.txt", DOOR_PASSAGE.encode())])
     assert retrieval.search(Scope(assistant=assistant).documents("acme"), "door code") == []
     assert Document.objects.for_scopes(tenant="acme", assistant_id=other.pk).count() == 0
+
+
+def test_embeddings_when_configured_find_what_no_word_matches(assistant, llm):
+    """With an embeddings endpoint (the scripted server's deterministic trigram vectors), passages are
+    embedded at upload and a question sharing no word with the answer still finds it."""
+    scope = Scope(assistant=assistant)
+    with override_settings(EMBEDDINGS_MODEL="fake-embedding", EMBEDDINGS_BASE_URL=llm.base_url, EMBEDDINGS_API_KEY="test",
+                           DOCUMENT_CHUNK_CHARS=120, DOCUMENT_CHUNK_OVERLAP=0):
+        document_services.ingest(ALICE, scope, [Upload("security.txt", "\n\n".join(SECURITY).encode())])
+        assert all(len(v) == 64 for v in DocumentChunk.objects.values_list("embedding", flat=True))
+        assert retrieval.search(scope.documents("acme"), "loadingdock doorcode") != []
+        found = retrieval.search(scope.documents("acme"), "loadingdock doorcode")
+    assert "4417" in found[0].text
+    assert [r["input"] for r in llm.embedding_requests][-1] == ["loadingdock doorcode"]
+    with override_settings(EMBEDDINGS_MODEL=""):  # off again: lexical only, and no word matches
+        assert retrieval.search(scope.documents("acme"), "loadingdock doorcode") == []

@@ -284,6 +284,7 @@ class ScriptedLLMServer:
             self.requests: list[dict] = []
             self.request_headers: list[dict] = []
             self.exhausted: list[dict] = []
+            self.embedding_requests: list[dict] = []
             self.connections = 0  # TCP connections accepted: kept-alive ones count once
             self.token_delay = self.default_token_delay
 
@@ -463,6 +464,9 @@ class _Handler(BaseHTTPRequestHandler):
         out = _Writer(self)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.path.split("?")[0].rstrip("/").endswith("/embeddings"):
+            self._embeddings(out, raw)
+            return
         if not self.path.split("?")[0].rstrip("/").endswith("/chat/completions"):
             out.json(404, {"error": {"message": f"no route for POST {self.path}", "type": "not_found"}})
             return
@@ -476,6 +480,37 @@ class _Handler(BaseHTTPRequestHandler):
             reply.respond(out, body, self.scripted)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (e.g. its read timeout); nothing to do
+
+
+    def _embeddings(self, out, raw: bytes) -> None:
+        """OpenAI's /embeddings with deterministic vectors: character trigrams hashed into
+        EMBEDDING_DIMENSIONS buckets, so texts that share letter sequences are close even when
+        they share no whole word. Requests are recorded in `embedding_requests`."""
+        body = json.loads(raw or b"{}")
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else texts
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            out.json(400, {"error": {"message": "input must be a string or a list of strings", "type": "invalid_request_error"}})
+            return
+        with self.scripted._lock:
+            self.scripted.embedding_requests.append(body)
+        data = [{"object": "embedding", "index": i, "embedding": trigram_vector(t)} for i, t in enumerate(texts)]
+        out.json(200, {"object": "list", "data": data, "model": body.get("model", ""),
+                       "usage": {"prompt_tokens": sum(len(t.split()) for t in texts), "total_tokens": sum(len(t.split()) for t in texts)}})
+
+
+EMBEDDING_DIMENSIONS = 64
+
+
+def trigram_vector(text: str) -> list[float]:
+    import hashlib
+
+    letters = "".join(ch for ch in text.lower() if ch.isalnum())
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    for i in range(len(letters) - 2):
+        bucket = int.from_bytes(hashlib.blake2s(letters[i:i + 3].encode(), digest_size=2).digest(), "big") % EMBEDDING_DIMENSIONS
+        vector[bucket] += 1.0
+    return vector
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -197,3 +197,31 @@ def test_seed_002_streaming_client_as_written_prints_the_growing_text(dev_stack,
     lines = ran.stdout.splitlines()
     assert len(lines) >= 3 and lines[-1] == "You too! If you have any other questions, feel free to ask."
     assert all(lines[i + 1].startswith(lines[i]) for i in range(len(lines) - 1)), lines
+
+
+ARTIFACT_CODE = "executor.store_artifact('counts', 'Tracks per genre', 'table', [{'genre': 'Rock', 'tracks': 1297}, {'genre': 'Latin', 'tracks': 579}])"
+TAGGED = "Here they are:\n\n<artifact identifier='counts' />"
+
+
+def test_artifacts_are_tables_in_opengpts_and_julep_and_tags_in_promptql(stack, llm):
+    base, user = stack.base_url, api_user()
+    h = headers(user)
+    thread_id = _thread(base, h, _assistant(base, h, "agent", {}))
+    llm.script([tool_call(ARTIFACT_CODE), text(TAGGED, chunks=4)], match="genre counts")
+    frames = _stream(base, h, thread_id, "genre counts please")
+    final = [json.loads(d) for e, d in frames if e == "data"][-1][-1]["content"]
+    assert "<artifact" not in final and "**Tracks per genre**" in final and "| Rock | 1297 |" in final
+    state = requests.get(f"{base}/threads/{thread_id}/state", headers=h).json()["values"]
+    assert state[-1]["content"] == final
+    promptql = requests.get(f"{base}/threads/{thread_id}", headers=h).json()
+    assert "<artifact identifier='counts' />" in json.dumps(promptql)  # seed 000 keeps the tag
+
+    agent = requests.post(f"{base}/api/agents", headers=h, json={"name": "Counter", "about": "counts"}).json()["id"]
+    session = requests.post(f"{base}/api/sessions", headers=h, json={"agent_id": agent, "situation": "Count things."}).json()["id"]
+    llm.script([tool_call(ARTIFACT_CODE), text(TAGGED)], match="julep tally")
+    chat = requests.post(f"{base}/api/sessions/{session}/chat", headers=h, json={"messages": [{"role": "user", "content": "julep tally"}]}, timeout=60)
+    assert chat.status_code == 200, chat.text
+    content = chat.json()["response"][0][0]["content"]
+    assert "<artifact" not in content and "| Latin | 579 |" in content
+    history = requests.get(f"{base}/api/sessions/{session}/history", headers=h).json()["items"]
+    assert history[-1]["content"] == content
