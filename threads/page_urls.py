@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import document_page_apis, page_apis, pages
+from . import context_page_apis, document_page_apis, page_apis, pages
 
 
 def both(route: str, view, name: str | None = None):
@@ -19,4 +19,6 @@ urlpatterns = [
     *both("ui/threads/<uuid:thread_id>", page_apis.PageThreadApi.as_view(), "ui-thread"),
     *both("ui/threads/<uuid:thread_id>/documents", document_page_apis.ThreadDocumentsApi.as_view(), "ui-thread-documents"),
     *both("ui/uploads/<str:upload_id>", document_page_apis.UploadProgressApi.as_view(), "ui-upload-progress"),
+    *both("ui/data-sources/<str:data_source_id>/scan", context_page_apis.ScanApi.as_view(), "ui-scan"),
+    *both("ui/threads/<uuid:thread_id>/golden-sqls", context_page_apis.GoldenFromThreadApi.as_view(), "ui-thread-golden-sqls"),
 ]

@@ -164,6 +164,7 @@ export class Conversation {
         const rows = Array.isArray(statement.result) ? statement.result : [];
         details.append(el("div", { class: "sql-statement" },
           el("pre", { class: "sql-text" }, el("code", {}, String(statement.sql || "").trim())),
+          el("button", { class: "link small save-golden", type: "button", dataset: { sql: String(statement.sql || "").trim() } }, "Save as golden SQL"),
           rows.length ? new TableView(rows, "query_result", null).element : el("p", { class: "muted" }, "No rows.")));
       }
       result.append(details);
