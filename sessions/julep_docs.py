@@ -5,7 +5,7 @@ of the agent or with the user retrieves its passages (threads.recall) and names 
 
 from django.db import transaction
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +22,7 @@ from .http import metadata_filter
 from .julep_serializers import ListQuerySerializer, created, deleted, stamp
 
 
+@extend_schema_field({"oneOf": [{"type": "string", "minLength": 1}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]})
 class DocContentField(serializers.Field):
     """A string, or a list of strings (paragraphs), as Julep's CreateDoc takes it."""
 

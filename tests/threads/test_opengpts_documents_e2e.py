@@ -225,3 +225,24 @@ def test_artifacts_are_tables_in_opengpts_and_julep_and_tags_in_promptql(stack, 
     assert "<artifact" not in content and "| Latin | 579 |" in content
     history = requests.get(f"{base}/api/sessions/{session}/history", headers=h).json()["items"]
     assert history[-1]["content"] == content
+
+
+def test_upload_progress_is_the_uploaders_own(stack):
+    base, alice, bob = stack.base_url, headers(api_user()), headers(api_user())
+    thread_id = _thread(base, alice, _assistant(base, alice, "a", {}))
+    upload_id = uuid.uuid4().hex
+    text_file = ("notes.md", "\n\n".join(f"Paragraph {i}: " + "words " * 150 for i in range(12)).encode(), "text/markdown")
+    response = requests.post(f"{base}/ingest", headers=alice, files=[("files", text_file)],
+                             data={"config": json.dumps({"configurable": {"thread_id": thread_id}}), "upload_id": upload_id})
+    assert response.status_code == 200 and response.json()[0]["chunks"] > 1
+    chunks = response.json()[0]["chunks"]
+    assert requests.get(f"{base}/ui/uploads/{upload_id}", headers=alice).json() == {"stage": "done", "done": chunks, "total": chunks}
+    assert requests.get(f"{base}/ui/uploads/{upload_id}", headers=bob).json()["stage"] == "waiting"  # not bob's upload
+    listed = requests.get(f"{base}/ui/threads/{thread_id}/documents", headers=alice).json()
+    assert [(d["title"], d["scope"]) for d in listed] == [("notes.md", "thread")]
+    assert requests.get(f"{base}/ui/threads/{thread_id}/documents", headers=bob).status_code == 404
+    # Deleting the thread deletes its documents.
+    assert requests.delete(f"{base}/threads/{thread_id}", headers=alice).status_code == 200
+    from assistants.models import Document
+
+    assert not Document.objects.filter(thread_id=thread_id).exists()

@@ -4,6 +4,7 @@
 import json
 
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -64,10 +65,18 @@ def ingest_request(request, scope: Scope) -> list:
         raise exc.as_drf() from None
 
 
+class IngestInSerializer(serializers.Serializer):
+    """The multipart form OpenGPTs' frontend sends (documented here; the view reads it itself)."""
+
+    files = serializers.ListField(child=serializers.FileField(), help_text="PDF, DOCX, HTML, Markdown or text files")
+    config = serializers.CharField(help_text='JSON: {"configurable": {"assistant_id": ...}} or {"configurable": {"thread_id": ...}}')
+    upload_id = serializers.CharField(required=False, max_length=100, help_text="read the upload's progress at /ui/uploads/{upload_id}")
+
+
 class IngestApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(summary="Upload documents to an assistant or a thread (OpenGPTs)", request={"multipart/form-data": dict},
+    @extend_schema(summary="Upload documents to an assistant or a thread (OpenGPTs)", request={"multipart/form-data": IngestInSerializer},
                    responses={200: list[dict], **errors(400, 401, 404)})
     def post(self, request):
         if "config" not in request.data:

@@ -1,0 +1,55 @@
+"""Julep agent and user docs over HTTP against the live server: shapes, metadata, search, errors,
+and another principal's docs out of reach."""
+
+import json
+
+import pytest
+import requests
+
+from tests.support.principals import api_user, headers
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_docs_create_list_search_delete_and_isolation(stack):
+    base = f"{stack.base_url}/api"
+    alice, bob = headers(api_user(tenant="docs")), headers(api_user(tenant="docs"))
+    agent = requests.post(f"{base}/agents", headers=alice, json={"name": "Helper"}).json()["id"]
+    user = requests.post(f"{base}/users", headers=alice, json={"name": "Ana"}).json()["id"]
+
+    created = requests.post(f"{base}/agents/{agent}/docs", headers=alice, json={
+        "title": "Opening hours", "content": ["Weekdays 9 to 17.", "Saturdays 10 to 14."], "metadata": {"lang": "en"}})
+    assert created.status_code == 201 and set(created.json()) == {"id", "created_at"}
+    doc = created.json()["id"]
+    listed = requests.get(f"{base}/agents/{agent}/docs", headers=alice).json()["items"]
+    assert [(d["id"], d["title"], d["content"], d["metadata"]) for d in listed] == [
+        (doc, "Opening hours", ["Weekdays 9 to 17.", "Saturdays 10 to 14."], {"lang": "en"})]
+    filtered = requests.get(f"{base}/agents/{agent}/docs", headers=alice, params={"metadata_filter": json.dumps({"lang": "fr"})})
+    assert filtered.json()["items"] == []
+    found = requests.post(f"{base}/agents/{agent}/docs/search", headers=alice, json={"text": "open on saturdays?"}).json()["items"]
+    assert found[0]["id"] == doc and "Saturdays" in found[0]["snippet"]["content"]
+
+    user_doc = requests.post(f"{base}/users/{user}/docs", headers=alice, json={"title": "Ana", "content": "Ana likes mornings."}).json()["id"]
+    assert [d["id"] for d in requests.get(f"{base}/users/{user}/docs", headers=alice).json()["items"]] == [user_doc]
+
+    # Bad input names the field; another principal's agent, user or doc is a 404.
+    for body, field in [({"content": "x"}, "title"), ({"title": "t", "content": ""}, "content"),
+                        ({"title": "t", "content": [1, 2]}, "content"), ({"title": "t", "content": "x", "metadata": "no"}, "metadata")]:
+        response = requests.post(f"{base}/agents/{agent}/docs", headers=alice, json=body)
+        assert response.status_code == 400 and field in response.json()["detail"], response.text
+    assert requests.post(f"{base}/agents/{agent}/docs/search", headers=alice, json={"text": ""}).status_code == 400
+    assert requests.get(f"{base}/agents/{agent}/docs", headers=bob).status_code == 404
+    assert requests.post(f"{base}/agents/{agent}/docs", headers=bob, json={"title": "t", "content": "x"}).status_code == 404
+    assert requests.post(f"{base}/users/{user}/docs/search", headers=bob, json={"text": "mornings"}).status_code == 404
+    assert requests.delete(f"{base}/agents/{agent}/docs/{doc}", headers=bob).status_code == 404
+    assert requests.delete(f"{base}/users/{user}/docs/{doc}", headers=alice).status_code == 404  # not that user's doc
+    assert requests.delete(f"{base}/agents/{agent}/docs/not-a-uuid", headers=alice).status_code == 404
+
+    deleted = requests.delete(f"{base}/agents/{agent}/docs/{doc}", headers=alice)
+    assert deleted.status_code == 202 and deleted.json()["id"] == doc
+    assert requests.get(f"{base}/agents/{agent}/docs", headers=alice).json()["items"] == []
+    # Deleting the user deletes their docs.
+    assert requests.delete(f"{base}/users/{user}", headers=alice).status_code in (200, 202)
+    from assistants.models import Document
+
+    assert not Document.objects.filter(pk=user_doc).exists()
