@@ -9,7 +9,9 @@ def tenant_source(url: str, *, tenant: str, name: str = "Chinook demo", owner: s
     """A PostgreSQL (or SQLite, by the URL) source of `tenant`, usable by all its principals
     (tenant_wide), writable with approval: the confirmation flow needs a source that is not shared
     with every tenant."""
-    engine = "sqlite" if url.startswith("sqlite:") else "postgresql"
+    from executor.dsn import engine_from_url
+
+    engine = engine_from_url(url) or "postgresql"
     data_source = DataSource(name=name, engine=engine, connection_url=url, actions=list(actions), tenant_wide=tenant_wide)
     data_source.tenant, data_source.owner = tenant, owner
     data_source.save()
@@ -17,7 +19,17 @@ def tenant_source(url: str, *, tenant: str, name: str = "Chinook demo", owner: s
 
 
 def query(url: str, sql: str) -> list[tuple]:
-    """Rows of `sql` read straight from a demo copy, PostgreSQL or SQLite (checks behind the API's back)."""
+    """Rows of `sql` read straight from a demo copy, PostgreSQL, SQLite or MySQL (checks behind the API's back)."""
+    if url.startswith("mysql:"):
+        from urllib.parse import urlsplit
+
+        import pymysql
+
+        parts = urlsplit(url)
+        with pymysql.connect(host=parts.hostname, port=parts.port, user=parts.username, password=parts.password,
+                             database=parts.path.lstrip("/")) as conn, conn.cursor() as cur:
+            cur.execute(sql)
+            return [tuple(row) for row in cur.fetchall()]
     if url.startswith("sqlite:"):
         import sqlite3
         from contextlib import closing
