@@ -6,6 +6,7 @@ from assistants import bots
 from assistants.tools import EXECUTE_PYTHON, RETRIEVAL
 
 from .models import Message, Thread
+from .store import store
 
 GUIDANCE = """You answer questions about the user's data by calling the `execute_python` tool.
 Inside it, `executor.run_sql(sql)` returns a list of row dicts from the user's {engine} database,
@@ -53,10 +54,7 @@ def history_messages(thread: Thread, after_seq: int | None = None) -> list[dict]
     """The thread's messages as chat messages; with `after_seq`, only the later ones (what came
     before is summarised or dropped by the dialect: a Julep session's token budget)."""
     messages = []
-    rows = Message.objects.filter(thread_id=thread.pk)
-    if after_seq:
-        rows = rows.filter(seq__gt=after_seq)
-    for message in rows.order_by("seq"):
+    for message in store.history(thread.pk, after_seq):
         if message.role == Message.Role.HUMAN:
             messages.append({"role": "user", "content": message.content})
         elif message.role == Message.Role.SYSTEM:

@@ -183,6 +183,9 @@ def test_thread_counter_messages_and_events_go_by_the_thread(crowded):
     assert_reads_only(bump, [1, thread_id], {"threads_thread": THREAD_BY_ID})
     by_thread = {"message_seq_unique_per_thread", "threads_message_thread_id_5699fb10"}
     assert_reads_only(*sql_of(Message.objects.filter(thread_id=thread_id).order_by("seq")), {"threads_message": by_thread})
+    from threads.store.postgres import HISTORY
+
+    assert_reads_only(HISTORY, [thread_id, 0], {"threads_message": by_thread})
     assert_reads_only("SELECT COALESCE(MAX(seq), 0) + 1 FROM threads_message WHERE thread_id = %s", [thread_id], {"threads_message": by_thread})
     events = {"event_seq_unique_per_thread", "threads_runevent_thread_id_18c6a991"}
     assert_reads_only(*sql_of(RunEvent.objects.filter(thread_id=thread_id, seq__gt=1).order_by("seq")[:1000]), {"threads_runevent": events})

@@ -282,3 +282,19 @@ def test_a_run_that_is_not_simply_queued_is_not_claimed(store, enqueued, state):
     assert store.claim(run_id, "w") is None
     if state != "missing":
         assert Run.objects.get(pk=run.pk).status == (Run.Status.CANCELLED if state == "cancelled" else Run.Status.FAILED)
+
+
+def test_both_stores_read_the_same_history(enqueued):
+    thread = a_thread()
+    run = RunStore().start_run(thread, [(Message.Role.HUMAN, "How many albums?")])
+    calls = [{"id": "c1", "name": "execute_python", "arguments": "{}"}]
+    RunStore().add_reply(Message(thread_id=thread.pk, run=run, role=Message.Role.AI, content="", tool_calls=calls),
+                         RunEvent(thread_id=thread.pk, run_id=run.id, type="assistant_response_message", data={}))
+    RunStore().add_reply(Message(thread_id=thread.pk, run=run, role=Message.Role.TOOL, content="347", tool_call_id="c1", name="execute_python"),
+                         RunEvent(thread_id=thread.pk, run_id=run.id, type="tool_response_message", data={}))
+    fields = ("id", "seq", "role", "content", "tool_calls", "tool_call_id")
+    for after_seq in (None, 1):
+        read = [[tuple(getattr(m, name) for name in fields) for m in implementation().history(thread.pk, after_seq)] for implementation in STORES]
+        assert all(history == read[0] for history in read)
+        assert [row[1:3] for row in read[0]] == [(1, "human"), (2, "ai"), (3, "tool")][1 if after_seq else 0:]
+    assert read[0][0][4] == calls

@@ -1,7 +1,8 @@
 """The run store: every write of the engine's state goes through `store`.
 
 Starting a run, appending events, claiming a run, finishing it and closing confirmations each
-keep their rules here, once: the thread's lock and the one-run-at-a-time rule, the per-thread
+keep their rules here, once (with the two reads every run makes: the claimed run loaded with what
+the agent loop needs, and the thread's history): the thread's lock and the one-run-at-a-time rule, the per-thread
 event seq, the message seq, and the wake-ups sent after commit. `RunStore` writes through the ORM
 on any database; PostgreSQL gets `PostgresRunStore`, the same writes as fewer plain-SQL
 statements. The choice is made once, when this module is imported; callers never ask which.

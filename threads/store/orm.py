@@ -101,6 +101,13 @@ class RunStore:
                 Run.objects.filter(pk=message.run_id).update(**run_progress)
             self.append_events(message.thread_id, [event])
 
+    def history(self, thread_id, after_seq: int | None = None) -> list[Message]:
+        """The thread's messages in order (only those after `after_seq`, if given): the model's history."""
+        rows = Message.objects.filter(thread_id=thread_id)
+        if after_seq:
+            rows = rows.filter(seq__gt=after_seq)
+        return list(rows.order_by("seq"))
+
     # -- runs -----------------------------------------------------------------------------------
 
     def start_run(self, thread: Thread, turns: list[tuple[str, str]], *, config: dict | None = None, who: dict | None = None,

@@ -1,11 +1,15 @@
-"""The run store on PostgreSQL: a run's start, its events and its end each as one SQL statement.
+"""The run store on PostgreSQL: a run's start, its events, its claim and its end each as one SQL
+statement, and the history read without the ORM's query compiler.
 
 Through the ORM each of these is a transaction of one statement per row (BEGIN, the rows, the
 thread's counter, COMMIT); on a zero-latency run those round trips, and the Python that builds
 them, were most of the engine's cost. PostgreSQL's data-modifying CTEs write the same rows in one
 statement, which is atomic on its own and joins the caller's transaction when there is one. The
 rules are RunStore's: events take the thread's next seqs from its counter (the UPDATE's row lock
-orders writers), messages the thread's next message seqs, wake-ups go out after commit.
+orders writers), messages the thread's next message seqs, wake-ups go out after commit. The
+claim's UPDATE returns the run joined with what the agent loop reads (through the ORM: an UPDATE,
+then a SELECT compiled each time), and the reads build instances with Model.from_db: for these
+small queries the ORM's compiler cost more Python than PostgreSQL spent answering them.
 """
 
 from django.conf import settings
@@ -96,6 +100,11 @@ FROM taken
 JOIN threads_thread thread ON thread.id = taken.thread_id
 LEFT JOIN assistants_assistant assistant ON assistant.id = thread.assistant_id
 LEFT JOIN executor_datasource source ON source.id = assistant.data_source_id"""
+
+
+# What the model's prompt reads of a thread's messages (threads.prompt.history_messages); the rest is deferred.
+HISTORY_FIELDS = [Message._meta.get_field(name) for name in ("id", "seq", "role", "content", "tool_calls", "tool_call_id")]
+HISTORY = f"SELECT {', '.join(field.column for field in HISTORY_FIELDS)} FROM threads_message WHERE thread_id = %s AND seq > %s ORDER BY seq"
 
 
 def _number_events(thread_id, events: list[RunEvent], last_seq) -> None:
@@ -195,6 +204,11 @@ class PostgresRunStore(RunStore):
         thread.assistant = assistant
         run.thread = thread
         return run
+
+    def history(self, thread_id, after_seq: int | None = None) -> list[Message]:
+        with connection.cursor() as cursor:
+            cursor.execute(HISTORY, [Thread._meta.pk.get_db_prep_value(thread_id, connection), after_seq or 0])
+            return [from_row(Message, HISTORY_FIELDS, row) for row in cursor.fetchall()]
 
     def finish_run(self, run: Run, status: str, *, error: str = "", error_code: str = "", answer=None, **fields) -> None:
         now = timezone.now()
