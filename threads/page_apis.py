@@ -6,7 +6,7 @@ the sidebar and the "new chat" form. Every lookup is scoped to the caller (`sele
 """
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -94,6 +94,8 @@ def page_thread(thread: Thread, *, active: bool) -> dict:
         "assistant_name": assistant.name if assistant else None,
         "data_source_name": data_source.name if data_source else None,
         "active": active,
+        # "bi" or "julep" when a BI or Julep session runs on this thread (the sidebar lists those apart)
+        "session_dialect": getattr(thread, "session_dialect", None),
         "last_seq": thread.last_seq,
         "created_at": thread.created_at.isoformat(),
         "updated_at": thread.updated_at.isoformat(),
@@ -186,7 +188,7 @@ class PageThreadListApi(APIView):
         threads = (
             selectors.threads_for(request.user)
             .select_related("assistant__data_source")
-            .annotate(active=Exists(active))[:THREAD_LIST_LIMIT]
+            .annotate(active=Exists(active), session_dialect=F("chat_session__dialect"))[:THREAD_LIST_LIMIT]
         )
         return Response([page_thread(t, active=t.active) for t in threads])
 

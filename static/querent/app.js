@@ -8,6 +8,7 @@ import { el, formatWhen } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 const THREAD_HASH = /^#\/t\/([0-9a-f-]{36})$/i;
+const SESSION_LABEL = { bi: "BI session", julep: "Julep session" };
 const STATUS_TEXT = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", closed: "Offline" };
 
 class App {
@@ -27,6 +28,10 @@ class App {
 
   async start() {
     this.wireStaticControls();
+    if (!credentials.apiKey && document.body.dataset.signedIn === "no") {
+      this.showSignIn(""); // nothing to ask the server yet: it would only answer 401
+      return;
+    }
     try {
       this.me = await api("GET", "/ui/me");
     } catch (error) {
@@ -42,7 +47,7 @@ class App {
     $("app").hidden = false;
     const how = { api_key: "API key", session: "signed in", dev: "development mode", jwt: "token" }[this.me.source] || this.me.source;
     $("whoami").textContent = `${this.me.user_id} · ${how}`;
-    $("sign-out").hidden = this.me.source === "dev"; // development auth signs everyone in as someone
+    $("sign-out-item").hidden = this.me.source === "dev"; // development auth signs everyone in as someone
     await Promise.all([this.loadOptions(), this.loadThreads()]);
     window.addEventListener("hashchange", () => this.route());
     this.route();
@@ -157,7 +162,12 @@ class App {
       list.replaceChildren(el("p", { class: "muted empty" }, "No conversations yet."));
       return;
     }
-    list.replaceChildren(...this.threads.map((thread) => this.threadItem(thread)));
+    // Chats first; threads that BI and Julep sessions run on are listed apart, under their dialect.
+    const chats = this.threads.filter((t) => !t.session_dialect);
+    const sessions = this.threads.filter((t) => t.session_dialect);
+    const section = (title, threads, kind) => threads.length
+      ? [el("h2", { class: "thread-group", dataset: { group: kind } }, title), ...threads.map((thread) => this.threadItem(thread))] : [];
+    list.replaceChildren(...section("Chats", chats, "chats"), ...section("BI and Julep sessions", sessions, "sessions"));
   }
 
   threadItem(thread) {
@@ -165,6 +175,7 @@ class App {
     const open = el("a", { class: "thread-open", href: `#/t/${thread.thread_id}`, onclick: () => this.closeSidebar() },
       el("span", { class: "thread-name" }, thread.name || "Untitled"),
       el("span", { class: "thread-meta" }, [thread.active ? el("span", { class: "dot live", title: "running" }) : null,
+        thread.session_dialect ? `${SESSION_LABEL[thread.session_dialect] || thread.session_dialect} · ` : "",
         thread.assistant_name || "", thread.data_source_name ? ` · ${thread.data_source_name}` : "", ` · ${formatWhen(thread.updated_at)}`]));
     const item = el("div", { class: `thread-item${current ? " current" : ""}`, dataset: { threadId: thread.thread_id } }, open,
       el("div", { class: "thread-actions" },
