@@ -365,7 +365,7 @@ class AgentLoop:
     def _execute_tool_call(self, call) -> bool:
         from executor.sandbox import execute_python
 
-        if call.name == "retrieval" and self.documents.exists():
+        if call.name == "retrieval":  # with no documents it answers that nothing matches
             _record_tool_result(self.run, call.id, call.name, recall.tool_output(self.run, self.documents, call))
             return False
         if call.name != "execute_python":

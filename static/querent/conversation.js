@@ -143,10 +143,14 @@ export class Conversation {
 
   toolCallBlock(turn, call) {
     const input = call.input || {};
-    const code = typeof input.python_code === "string" ? input.python_code : JSON.stringify(input, null, 2);
+    const python = typeof input.python_code === "string";
+    const search = call.name === "retrieval" && typeof input.query === "string"; // a look-up in the documents
+    const code = python ? input.python_code : search ? input.query : JSON.stringify(input, null, 2);
+    const label = python ? "Python" : search ? "Documents" : "Tool";
+    const detail = search ? ` · “${code}”` : ` · ${code.split("\n").length} lines`;
     const block = el("div", { class: "tool-call", dataset: { callId: call.call_id || "" } },
       el("details", { class: "code" },
-        el("summary", {}, el("span", { class: "tag" }, "Python"), ` ${call.name || "tool"}`, el("span", { class: "muted" }, ` · ${code.split("\n").length} lines`)),
+        el("summary", {}, el("span", { class: "tag" }, label), ` ${call.name || "tool"}`, el("span", { class: "muted" }, detail)),
         el("pre", {}, el("code", {}, code))),
       el("div", { class: "tool-running" }, "Running…"));
     turn.calls.set(call.call_id, block);

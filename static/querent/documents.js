@@ -90,11 +90,12 @@ async function upload(files) {
   setStatus(`Uploading ${names}…`);
   showProgress(0);
   let sent = false;
+  let finished = false; // a poll answered after the upload's own answer must not overwrite it
   const poll = setInterval(async () => {
-    if (!sent) return;
+    if (!sent || finished) return;
     try {
       const progress = await api("GET", `/ui/uploads/${uploadId}`);
-      if (progress.total) {
+      if (progress.total && !finished) {
         setStatus(`${progress.stage === "parsing" ? "Reading" : "Indexing"} ${names}: ${progress.done} of ${progress.total}`);
         showProgress(50 + (50 * progress.done) / progress.total);
       }
@@ -109,6 +110,7 @@ async function upload(files) {
       setStatus(`Reading ${names}…`);
     }
   });
+  finished = true;
   clearInterval(poll);
   showProgress(null);
   if (result.ok) {

@@ -23,7 +23,7 @@ def person(django_user_model):
     return username
 
 
-def test_attach_a_pdf_then_the_answer_uses_its_passage(stack, llm, tenant_demo, person, new_page, screenshot, tmp_path):
+def test_attach_a_pdf_then_the_answer_uses_its_passage(stack, llm, person, new_page, screenshot, tmp_path):
     page = new_page()
     sign_in_with_password(page, stack.base_url, person, PASSWORD)
     first = f"Hello there [{uuid.uuid4().hex[:8]}]"
@@ -53,6 +53,7 @@ def test_attach_a_pdf_then_the_answer_uses_its_passage(stack, llm, tenant_demo, 
     ask(page, question)
     wait_finished(page, count=2)
     assert "4417" in page.locator(".step.assistant").last.inner_text()
+    assert "documents" in page.locator(".tool-call summary").last.inner_text().lower()  # the look-up, not shown as Python
     first_call, second_call = [r for r in llm.requests if any(question in (m.get("content") or "") for m in r["messages"])][-2:]
     assert {t["function"]["name"] for t in first_call["tools"]} == {"execute_python", "retrieval"}  # documents add retrieval
     tool_message = next(m for m in second_call["messages"] if m.get("tool_call_id") == "call_doc")
