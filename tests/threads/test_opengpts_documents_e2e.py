@@ -80,8 +80,14 @@ def test_ragbot_answers_from_the_passage_that_holds_the_answer(stack, llm):
     agent = state["values"]["messages"][1]["additional_kwargs"]["agent"]
     assert agent == {"return_values": {"output": "The door code is 4417."}, "log": "The door code is 4417.", "type": "AgentFinish"}
     # The passages used are on the run's record.
-    detail = requests.get(f"{base}/threads/{thread_id}", headers=h).json()
-    assert detail  # the thread still reads in the shared route
+    events = requests.get(f"{base}/threads/{thread_id}/events", headers=h, params={"after": 0, "events": "all"}).json()["events"]
+    [looked_up] = [e["data"] for e in events if e["event"] == "retrieval"]
+    assert looked_up["query"] == "What is the door code of the Leeds loading dock?" and "4417" in looked_up["passages"][0]["text"]
+    # Seed 002's RAGBot shapes for adding messages and for history.
+    added = requests.post(f"{base}/threads/{thread_id}/state", headers=h, json={"values": {"messages": [{"content": "thanks", "type": "human"}]}})
+    assert added.status_code == 200 and [m["content"] for m in added.json()["values"]["messages"]][-1] == "thanks"
+    history = requests.get(f"{base}/threads/{thread_id}/history", headers=h).json()
+    assert [m["type"] for m in history[0]["values"]["messages"]] == ["human", "ai"]
 
 
 def test_agent_with_retrieval_selected_calls_it_on_a_thread_upload(stack, llm):

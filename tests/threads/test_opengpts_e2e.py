@@ -77,6 +77,8 @@ def test_seed_002_step_by_step(dev_stack, llm, tenant_demo):
     assert set(run) >= {"run_id", "status"}
     values = wait_for_state(base, thread_id, cookies, 2)
     assert values[1]["type"] == "ai" and values[1]["content"] == "Hello, Bob! How can I assist you today?"
+    assert values[1]["additional_kwargs"] == {"agent": {  # as seed 002 shows it
+        "return_values": {"output": "Hello, Bob! How can I assist you today?"}, "log": "Hello, Bob! How can I assist you today?", "type": "AgentFinish"}}
     assert llm.requests[-1]["messages"][0]["content"].startswith("You are a helpful assistant") is False  # first assistant has no prompt
 
     # Run with new messages.
