@@ -141,8 +141,9 @@ class RunStore:
         locked = Thread.objects.select_for_update().only("name").get(pk=thread.pk)
         if Run.objects.filter(thread_id=thread.pk, status__in=Run.ACTIVE).exists():
             raise Conflict(BUSY)
-        if name and not locked.name:
-            Thread.objects.filter(pk=thread.pk).update(name=name[:THREAD_NAME_LENGTH])
+        # A continued thread moves up the lists (update() does not apply auto_now by itself).
+        naming = {"name": name[:THREAD_NAME_LENGTH]} if name and not locked.name else {}
+        Thread.objects.filter(pk=thread.pk).update(updated_at=timezone.now(), **naming)
         return None
 
     def claim(self, run_id, worker: str) -> Run | None:

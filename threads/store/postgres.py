@@ -54,13 +54,17 @@ def event_inserts(events: list[RunEvent], last_seq_sql: str = "last_seq", source
     return ctes, params
 
 
-def bump(thread_id, count: int, *, name: str | None = None) -> tuple[str, list]:
-    """The CTE that reserves `count` seqs on the thread (`bumped.last_seq` is the last), and
-    names it if it has no name yet (one UPDATE: a statement may change a row only once)."""
+def bump(thread_id, count: int, *, name: str | None = None, touched=None) -> tuple[str, list]:
+    """The CTE that reserves `count` seqs on the thread (`bumped.last_seq` is the last), names it
+    if it has no name yet and, when a run starts (`touched`: the time), moves its updated_at (one
+    UPDATE: a statement may change a row only once)."""
     naming, params = "", [count]
     if name:
         naming = ", name = CASE WHEN name = '' THEN %s ELSE name END"
         params.append(name[:THREAD_NAME_LENGTH])
+    if touched is not None:
+        naming += ", updated_at = %s"
+        params.append(touched)
     return f"bumped AS (UPDATE threads_thread SET last_seq = last_seq + %s{naming} WHERE id = %s RETURNING last_seq)", [*params, thread_id]
 
 
@@ -126,10 +130,11 @@ class PostgresRunStore(RunStore):
         event = RunEvent(thread_id=thread_id, run_id=run_id, type=type_, data=data, message_id=message_id)
         return self._write_events(thread_id, [event])[0]
 
-    def _write_events(self, thread_id, events: list[RunEvent], before: tuple[list[str], list] | None = None, name=None) -> list[RunEvent]:
+    def _write_events(self, thread_id, events: list[RunEvent], before: tuple[list[str], list] | None = None, name=None,
+                      touched=None) -> list[RunEvent]:
         """The statement: `before`'s CTEs (other rows), the thread's counter, the events."""
         other_rows, other_params = before or ([], [])
-        counter, counter_params = bump(thread_id, len(events), name=name)
+        counter, counter_params = bump(thread_id, len(events), name=name, touched=touched)
         rows, row_params = event_inserts(events)
         _number_events(thread_id, events, run_statement([*other_rows, counter, *rows], [*other_params, *counter_params, *row_params]))
         self._publish_after_commit(thread_id, events)
@@ -156,7 +161,8 @@ class PostgresRunStore(RunStore):
                     if cursor.fetchone() is not None:
                         raise Conflict(BUSY)
                 transaction.on_commit(lambda: self.enqueue(run.id))  # before the wake-up: the worker's hop is the run's path
-                self._write_events(thread.pk, [run.start_event], before=self._run_and_messages(run, messages), name=name)
+                self._write_events(thread.pk, [run.start_event], before=self._run_and_messages(run, messages), name=name,
+                                   touched=timezone.now())  # a continued thread moves up the lists
         run._state.adding = False
         return run
 
