@@ -53,7 +53,7 @@ def _noop(stage: str, done: int, total: int) -> None:
 
 def upload_from_file(uploaded) -> Upload:
     """A Django UploadedFile, read once; refused before reading when it declares a size over the limit."""
-    name = uploaded.name or "document"
+    name = (uploaded.name or "").replace("\x00", "") or "document"
     if uploaded.size is not None and uploaded.size > settings.MAX_DOCUMENT_BYTES:
         raise _too_large(name, uploaded.size)
     return Upload(file_name=name, data=uploaded.read(settings.MAX_DOCUMENT_BYTES + 1), content_type=uploaded.content_type or "")

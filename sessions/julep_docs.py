@@ -27,11 +27,13 @@ class DocContentField(serializers.Field):
     """A string, or a list of strings (paragraphs), as Julep's CreateDoc takes it."""
 
     def to_internal_value(self, data):
-        if isinstance(data, str) and data.strip():
-            return data
-        if isinstance(data, list) and data and all(isinstance(p, str) for p in data) and any(p.strip() for p in data):
-            return data
-        raise serializers.ValidationError("must be a non-empty string or a list of strings")
+        parts = [data] if isinstance(data, str) else data if isinstance(data, list) and data else None
+        if parts is None or not all(isinstance(p, str) for p in parts) or not any(p.strip() for p in parts):
+            raise serializers.ValidationError("must be a non-empty string or a list of strings")
+        if any("\x00" in p for p in parts):
+            raise serializers.ValidationError("must not contain NUL characters")
+        storable_json(data)
+        return data
 
     def to_representation(self, value):
         return value

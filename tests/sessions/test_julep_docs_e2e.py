@@ -53,3 +53,14 @@ def test_docs_create_list_search_delete_and_isolation(stack):
     from assistants.models import Document
 
     assert not Document.objects.filter(pk=user_doc).exists()
+
+
+def test_doc_content_the_database_cannot_keep_is_a_400(stack):
+    base, alice = f"{stack.base_url}/api", headers(api_user(tenant="docs"))
+    agent = requests.post(f"{base}/agents", headers=alice, json={"name": "Helper"}).json()["id"]
+    long_nul = "x" * 9000 + "\u0000"  # past the binary sniff of the first 8 KB
+    for content in ["a\u0000b", [long_nul], "\ud800 lone surrogate"]:
+        # json.dumps escapes the lone surrogate as \ud800, which the server's parser reads back as one.
+        response = requests.post(f"{base}/agents/{agent}/docs", headers={**alice, "Content-Type": "application/json"},
+                                 data=json.dumps({"title": "t", "content": content}), timeout=30)
+        assert response.status_code == 400 and "content" in response.json()["detail"], response.text

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from config.fields import storable_json
+from config.fields import StrictCharField, storable_json
 
 
 class ThreadInSerializer(serializers.Serializer):
@@ -25,10 +25,10 @@ class FeedbackInSerializer(serializers.Serializer):
     """Upstream's FeedbackCreateRequest: run_id, key, score (number or boolean), value, comment."""
 
     run_id = serializers.UUIDField()
-    key = serializers.CharField(max_length=200)
+    key = StrictCharField(max_length=200)
     score = serializers.JSONField(required=False, allow_null=True, default=None)
     value = serializers.JSONField(required=False, allow_null=True, default=None, validators=[storable_json])
-    comment = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=10_000, default="")
+    comment = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=10_000, default="")
 
     def validate_score(self, value):
         if value is None or isinstance(value, bool):
