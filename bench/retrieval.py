@@ -11,6 +11,7 @@ ranks first. Prints ingest throughput and search p50/p95 per scope size.
 import argparse
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -50,7 +51,7 @@ def main() -> None:
     from config.identity import Principal
 
     principal = Principal("bench", "bench")
-    print(f"scratch database in {scratch}; {args.paragraphs} paragraphs of 60 words per document, lexical ranking")
+    print(f"scratch SQLite database (removed at the end); {args.paragraphs} paragraphs of 60 words per document, lexical ranking")
     for count in args.documents:
         rng = random.Random(count)
         assistant = Assistant.objects.create(tenant="bench", owner="bench", name=f"bench-{count}")
@@ -81,6 +82,7 @@ def main() -> None:
         p95 = timings[min(len(timings) - 1, int(0.95 * len(timings)))]
         print(f"{count:>5} documents, {chunks:>6} passages: ingest {ingest_seconds:.2f} s ({chunks / ingest_seconds:.0f} passages/s); "
               f"search p50 {statistics.median(timings) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms; answer ranked first {first}/{args.queries}")
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 class override:
