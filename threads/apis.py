@@ -42,6 +42,9 @@ class UserConfirmationApi(APIView):
         return Response({})  # an already decided confirmation: services.Conflict, a 409
 
 
+CANCEL_REPLY_WAIT = 10.0  # seconds
+
+
 class CancelRunApi(APIView):
     @extend_schema(summary="Cancel the thread's active run", request=None, responses={200: dict, **errors(401, 404)})
     def post(self, request, thread_id):
@@ -49,4 +52,8 @@ class CancelRunApi(APIView):
         runs = services.do_cancel_runs(thread)
         if not runs:
             raise Http404("no active run on this thread")
-        return Response({"cancelled": [run_dict(r) for r in runs]})
+        # The reply shows where each run ended, not the state it was in when asked to stop: a run
+        # waiting for approval or computing stops within moments; one still stopping after the
+        # wait says so with cancel_requested.
+        ended = [services.wait_for_run(run.id, timeout=CANCEL_REPLY_WAIT) for run in runs]
+        return Response({"cancelled": [{**run_dict(run), "cancel_requested": True} for run in ended]})

@@ -92,6 +92,8 @@ def test_cancel_a_waiting_run(stack, llm, tenant_demo):
         thread_id = before[0].data["thread_id"]
         cancelled = httpx.post(f"{stack.base_url}/threads/{thread_id}/cancel", headers=headers(user), timeout=10)
         assert cancelled.status_code == 200
+        # the reply says how the run ended, not that it was waiting for approval when asked
+        assert [(r["status"], r["cancel_requested"]) for r in cancelled.json()["cancelled"]] == [("cancelled", True)]
         after = read_until(events, "finish")
     assert [e.event for e in after] == ["tool_response_message", "finish"]
     assert "cancelled" in after[0].data["output"]["error"]
