@@ -186,9 +186,8 @@ def lock_thread(thread_id) -> Thread:
 
 
 def refuse_if_running(thread_id, detail: str = BUSY) -> None:
-    """Conflict while a run is in progress on the thread; call it holding the thread's lock."""
-    if Run.objects.filter(thread_id=thread_id, status__in=Run.ACTIVE).exists():
-        raise Conflict(detail)
+    """Conflict while a run is in progress on the thread (the store's rule); call it holding the thread's lock."""
+    store.refuse_if_busy(thread_id, detail)
 
 
 def pending_confirmation(run_id) -> Confirmation | None:

@@ -139,12 +139,17 @@ class RunStore:
             thread.save(force_insert=True)
             return 1
         locked = Thread.objects.select_for_update().only("name").get(pk=thread.pk)
-        if Run.objects.filter(thread_id=thread.pk, status__in=Run.ACTIVE).exists():
-            raise Conflict(BUSY)
+        self.refuse_if_busy(thread.pk)
         # A continued thread moves up the lists (update() does not apply auto_now by itself).
         naming = {"name": name[:THREAD_NAME_LENGTH]} if name and not locked.name else {}
         Thread.objects.filter(pk=thread.pk).update(updated_at=timezone.now(), **naming)
         return None
+
+    def refuse_if_busy(self, thread_id, detail: str = BUSY) -> None:
+        """Conflict while a run is in progress on the thread: one at a time keeps its history
+        linear. Call it holding the thread's lock, as a start does."""
+        if Run.objects.filter(thread_id=thread_id, status__in=Run.ACTIVE).exists():
+            raise Conflict(detail)
 
     def claim(self, run_id, worker: str) -> Run | None:
         """Take the run if it is queued, or if its previous worker stopped heart-beating; returns

@@ -157,14 +157,18 @@ class PostgresRunStore(RunStore):
                     cursor.execute("SELECT 1 FROM threads_thread WHERE id = %s FOR UPDATE", [thread.pk])
                     if cursor.fetchone() is None:
                         raise Thread.DoesNotExist(f"thread {thread.pk} not found")
-                    cursor.execute("SELECT 1 FROM threads_run WHERE thread_id = %s AND status = ANY(%s) LIMIT 1", [thread.pk, list(Run.ACTIVE)])
-                    if cursor.fetchone() is not None:
-                        raise Conflict(BUSY)
+                self.refuse_if_busy(thread.pk)
                 transaction.on_commit(lambda: self.enqueue(run.id))  # before the wake-up: the worker's hop is the run's path
                 self._write_events(thread.pk, [run.start_event], before=self._run_and_messages(run, messages), name=name,
                                    touched=timezone.now())  # a continued thread moves up the lists
         run._state.adding = False
         return run
+
+    def refuse_if_busy(self, thread_id, detail: str = BUSY) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM threads_run WHERE thread_id = %s AND status = ANY(%s) LIMIT 1", [thread_id, list(Run.ACTIVE)])
+            if cursor.fetchone() is not None:
+                raise Conflict(detail)
 
     def _start_on_new_thread(self, thread: Thread, run: Run, messages: list[Message], name) -> None:
         """The thread, its run, messages 1..n and `start` (seq 1) in one statement. Sibling CTEs
