@@ -74,6 +74,12 @@ def open_connection(ds, *, write: bool = False) -> "duckdb.DuckDBPyConnection":
         _lock(conn, [])
         return conn
     except duckdb.Error as exc:
+        text = str(exc).lower()
+        if "lock" in text or "different configuration" in text:
+            # DuckDB: one process may write a file, and then no other may read it; in one process a
+            # writer waits for the readers' connections to close.
+            raise SqlError(f"data source '{ds.name}' is busy: a DuckDB file is written by one connection at a "
+                           "time, with no readers open; try again in a moment") from None
         raise _unreachable(ds, exc) from None
 
 

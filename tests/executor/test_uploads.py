@@ -212,3 +212,30 @@ def test_deleting_an_uploaded_source_removes_its_file(data_dir):
     data_source_delete(data_source, principal=Principal(tenant="acme", user_id="alice", is_tenant_admin=True))
     assert leftovers(data_dir) == []
     assert upload_dir().is_dir()
+
+
+def test_an_uploaded_source_is_usable_in_every_dialect(data_dir):
+    client = client_for("carol")
+    source_id = upload(client, ("sales.csv", b"region,amount\nNorth,1\nSouth,2\n")).json()["id"]
+    stranger = client_for("dave")
+
+    options = client.get("/ui/options").json()["data_sources"]
+    assert {"id": source_id, "name": "sales.csv", "engine": "duckdb", "shared": False} in options
+    assert source_id not in [d["id"] for d in stranger.get("/ui/options").json()["data_sources"]]
+
+    connections = client.get("/api/v1/database-connections").json()
+    assert source_id in [c["id"] for c in connections]
+    assert source_id not in [c["id"] for c in stranger.get("/api/v1/database-connections").json()]
+
+    assistant = client.post("/assistants", {"name": "Files", "config": {"configurable": {"data_source_id": source_id}}},
+                            content_type="application/json")
+    assert assistant.status_code == 200, assistant.json()
+    refused = stranger.post("/assistants", {"name": "Files", "config": {"configurable": {"data_source_id": source_id}}},
+                            content_type="application/json")
+    assert refused.status_code == 400
+
+    agent = client.post("/api/agents", {"name": "Files agent", "data_source_id": source_id}, content_type="application/json")
+    assert agent.status_code in (200, 201), agent.json()
+    session = client.post("/api/v1/bi/sessions", {"user_id": "carol", "agent_id": agent.json()["id"]}, content_type="application/json")
+    assert session.status_code == 201, session.json()
+    assert stranger.post("/api/agents", {"name": "x", "data_source_id": source_id}, content_type="application/json").status_code == 404
