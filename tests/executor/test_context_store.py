@@ -146,3 +146,20 @@ def test_scan_failing_halfway_keeps_what_was_scanned(fresh_demo_pg_url):
     assert rows["zzz_after"].status == "FAILED" and "not scanned" in rows["zzz_after"].error_message
     assert rows["track"].status == "SYNCHRONIZED" and rows["track"].row_count == 3503  # kept
     assert state.scan_tables_done == len([r for r in rows.values() if r.status == "SYNCHRONIZED"]) >= 11
+
+
+def test_embeddings_find_an_example_no_word_of_the_question_matches(demo_sqlite_url, llm, settings):
+    demo = source(demo_sqlite_url)
+    settings.EMBEDDINGS_MODEL, settings.EMBEDDINGS_BASE_URL, settings.EMBEDDINGS_API_KEY = "trigram-test", llm.base_url, "sk-test"
+    services.golden_sqls_add(OWNER, [
+        {"data_source": demo, "prompt_text": "revenue by invoicing month", "sql": "SELECT substr(CAST(invoice_date AS TEXT), 1, 7) AS m, sum(total) FROM invoice GROUP BY 1"},
+        {"data_source": demo, "prompt_text": "Which artists have no albums?", "sql": "SELECT name FROM artist WHERE id NOT IN (SELECT artist_id FROM album)"},
+    ])
+    assert GoldenSql.objects.filter(embedding_model="trigram-test").count() == 2  # embedded when stored, in one call
+    assert len(llm.embedding_requests) == 1
+    question = "How much was invoiced monthly?"  # shares no word with the stored question
+    found = context_for(demo, question, OWNER)
+    assert found.examples and found.examples[0].prompt_text == "revenue by invoicing month"
+    assert llm.embedding_requests[-1]["input"] == [question]
+    settings.EMBEDDINGS_MODEL = ""
+    assert context_for(demo, question, OWNER).examples == []  # lexical similarity alone finds nothing
