@@ -7,7 +7,7 @@ from rest_framework.exceptions import ParseError
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def sse_frame(event: str, data=None, *, event_id=None, newline: str = "\n") -> bytes:
+def sse_frame(event: str, data=None, *, event_id=None, newline: str = "\n", compact: bool = False) -> bytes:
     """One SSE frame; `data=None` sends the event without a data line (OpenGPTs' `end`, as
     sse-starlette writes it: a client that parses every data line as JSON must not meet an empty one)."""
     lines = []
@@ -15,7 +15,8 @@ def sse_frame(event: str, data=None, *, event_id=None, newline: str = "\n") -> b
         lines.append(f"id: {event_id}")
     lines.append(f"event: {event}")
     if data is not None:
-        payload = json.dumps(data, default=str)
+        # compact: no spaces and UTF-8 as is, as orjson writes it (OpenGPTs' frames)
+        payload = json.dumps(data, default=str, separators=(",", ":"), ensure_ascii=False) if compact else json.dumps(data, default=str)
         lines.extend(f"data: {line}" for line in payload.split("\n"))
     return (newline.join(lines) + newline + newline).encode()
 

@@ -1,6 +1,7 @@
 """OpenGPTs clients against real processes: seed 002 step by step with `requests`, streaming, JWT, isolation."""
 
 import json
+import re
 import time
 import uuid
 
@@ -117,6 +118,9 @@ def test_seed_002_step_by_step(dev_stack, llm, tenant_demo):
         "thread_id": thread_id, "input": {"messages": [{"content": "bye now", "type": "human"}]},
     }).content
     assert raw.startswith(b"event: metadata\r\ndata: {") and raw.endswith(b"event: end\r\n\r\n")  # no data line, like sse-starlette
+    # Compact JSON, as upstream's orjson writes it.
+    assert re.match(rb'event: metadata\r\ndata: \{"run_id":"[0-9a-f-]{36}"\}\r\n\r\nevent: data\r\ndata: \[\{"content":', raw), raw[:300]
+    assert b'"type":"ai","name":null,' in raw and b'"content":"Bye."' in raw
 
     # History: one state per finished run, newest first.
     history = requests.get(f"{base}/threads/{thread_id}/history", cookies=cookies).json()

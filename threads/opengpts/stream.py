@@ -103,13 +103,13 @@ async def _runs_stream(principal, body: dict):
     def other_frame(event: dict) -> bytes:
         if event["type"] == "error":
             code = 403 if event["data"].get("code") == "data_source_unavailable" else 500  # a refusal is not a crash
-            return sse_frame("error", {"status_code": code, "message": event["data"]["message"]}, newline=CRLF)
+            return sse_frame("error", {"status_code": code, "message": event["data"]["message"]}, newline=CRLF, compact=True)
         if event["type"] == "finish":
             return sse_frame("end", newline=CRLF)
         return b""
 
     async def frames():
-        metadata = sse_frame("metadata", {"run_id": str(run_id)}, newline=CRLF)
+        metadata = sse_frame("metadata", {"run_id": str(run_id)}, newline=CRLF, compact=True)
         if not following:
             yield metadata
             metadata = b""
@@ -123,9 +123,9 @@ async def _runs_stream(principal, body: dict):
             for event in batch:
                 built = builder.apply(event)
                 if built and builder.has_artifact_tags():
-                    parts.append(sse_frame("data", builder.snapshot(await _artifacts_of(thread_id)), newline=CRLF))
+                    parts.append(sse_frame("data", builder.snapshot(await _artifacts_of(thread_id)), newline=CRLF, compact=True))
                 elif built:
-                    parts.append(sse_frame("data", builder.snapshot(), newline=CRLF))
+                    parts.append(sse_frame("data", builder.snapshot(), newline=CRLF, compact=True))
                 else:
                     parts.append(other_frame(event))
             chunk = metadata + b"".join(parts)
