@@ -6,7 +6,6 @@ import json
 
 from assistants import retrieval
 from assistants.models import Document
-from assistants.tools import RETRIEVAL
 
 from .models import Message, Run, RunEvent, Thread
 from .store import store
@@ -66,5 +65,3 @@ def used_documents(run: Run) -> list[dict]:
             seen.setdefault(passage["document_id"], passage["scope"])
     return [{"document_id": doc, "scope": scope} for doc, scope in seen.items()]
 
-
-__all__ = ["RETRIEVAL", "as_text", "before_answering", "documents_for", "look_up", "tool_output", "used_documents"]
