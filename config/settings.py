@@ -245,6 +245,8 @@ RETRIEVAL_PASSAGES = env_int("QUERENT_RETRIEVAL_PASSAGES", 4)
 # directories (QUERENT_SQLITE_DATA_SOURCE_DIRS, else VAR_DIR/data), which the trust boundary admits.
 UPLOAD_MAX_BYTES = env_int("QUERENT_UPLOAD_MAX_BYTES", 512 * 1024 * 1024)
 UPLOAD_DIR = env_str("QUERENT_UPLOAD_DIR", "")
+# Memory DuckDB may use while it loads an upload (it writes to the new file as it goes).
+UPLOAD_MEMORY_MB = env_int("QUERENT_UPLOAD_MEMORY_MB", 128)
 
 # --- security headers (config/csp.py adds the Content-Security-Policy) -------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

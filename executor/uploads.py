@@ -128,6 +128,9 @@ def build_database(files: list[IncomingFile], target: Path, progress: Progress) 
                 sources.append((table_name(incoming.name, taken), incoming.name, incoming.path, kind))
         conn = duckdb.connect(str(work), config=dict(_CONFIG))
         try:
+            # Bounded memory whatever the file's size: DuckDB writes to the new file as it goes.
+            conn.execute(f"SET memory_limit = '{int(settings.UPLOAD_MEMORY_MB)}MB'")
+            conn.execute("SET preserve_insertion_order = false")
             conn.execute("SET allowed_paths = ?", [[str(p) for _, _, p, _ in sources]])
             conn.execute("SET enable_external_access = false")  # the uploaded files, nothing else
             conn.execute("SET lock_configuration = true")
@@ -150,6 +153,11 @@ def _load_one(conn, table: str, label: str, path: Path, kind: str, progress: Pro
         _run_with_progress(conn, f"CREATE TABLE {_ident(table)} AS SELECT * FROM {reader}",
                            lambda pct: progress({"stage": "loading", "table": table, "file": label, "percent": pct,
                                                  "index": index, "count": count}))
+    except duckdb.OutOfMemoryException:
+        raise UploadError(
+            f"{label}: loading it needs more memory than uploads may use (QUERENT_UPLOAD_MEMORY_MB); nothing was created",
+            status=503, code="upload_out_of_memory",
+        ) from None
     except duckdb.Error as exc:
         if kind in ("csv", "tsv") and _is_encoding_error(exc):
             # Not UTF-8: read the bytes as Latin-1 (every byte is a character there), never dropped.
