@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.db.models import Case, Count, IntegerField, Value, When
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
@@ -31,6 +32,30 @@ def admin_link(obj, label=None):
         return "—"
     url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
     return format_html('<a href="{}">{}</a>', url, label or str(obj))
+
+
+# The admin's lists of runs, confirmations and events need the page's width at 1280 px: the app
+# list in a sidebar beside them left about 630 px. The home page and the breadcrumbs navigate.
+admin.site.enable_nav_sidebar = False
+
+LIST_NAME_CHARS = 24  # a thread's name in a list column: one line at 1280 px, the full name on hover
+
+
+def short_thread_link(thread):
+    """The thread as a one-line link in list columns (its full name in the tooltip)."""
+    if thread is None:
+        return "—"
+    url = reverse("admin:threads_thread_change", args=[thread.pk])
+    name = str(thread)
+    return format_html('<a href="{}" title="{}" style="white-space: nowrap">{}</a>', url, name, Truncator(name).chars(LIST_NAME_CHARS))
+
+
+def short_time(value):
+    """A date and time in list columns, short and on one line (the full timestamp on hover)."""
+    if value is None:
+        return "—"
+    local = timezone.localtime(value)
+    return format_html('<span title="{}" style="white-space: nowrap">{}</span>', local.isoformat(), local.strftime("%m-%d %H:%M"))
 
 
 def pretty_json(value) -> str:
@@ -145,7 +170,7 @@ class ThreadAdmin(admin.ModelAdmin):
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    list_display = ("short_id", "thread_link", "status", "steps", "attempts", "total_tokens", "cost_usd", "created_at", "finished_at")
+    list_display = ("short_id", "thread_short", "status", "steps", "attempts", "total_tokens", "cost_usd", "created", "finished")
     list_filter = ("status", "created_at")
     search_fields = ("thread__name", "thread__owner", "error", "worker")
     list_select_related = ("thread",)
@@ -172,6 +197,18 @@ class RunAdmin(admin.ModelAdmin):
     @admin.display(description="thread", ordering="thread__name")
     def thread_link(self, obj):
         return admin_link(obj.thread)
+
+    @admin.display(description="thread", ordering="thread__name")
+    def thread_short(self, obj):
+        return short_thread_link(obj.thread)
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj):
+        return short_time(obj.created_at)
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished(self, obj):
+        return short_time(obj.finished_at)
 
     @admin.display(description="tokens")
     def total_tokens(self, obj):
@@ -204,7 +241,7 @@ class RunAdmin(admin.ModelAdmin):
 class ConfirmationAdmin(admin.ModelAdmin):
     """Pending confirmations first; approving or denying here lets the waiting run continue."""
 
-    list_display = ("status_badge", "sql_preview", "thread_link", "created_at", "expires_at", "decided_by", "decided_at")
+    list_display = ("status_badge", "sql_preview", "thread_short", "created", "decision")
     list_display_links = ("sql_preview",)
     list_filter = ("status", "created_at")
     search_fields = ("message", "thread__name", "thread__owner", "decided_by")
@@ -240,7 +277,26 @@ class ConfirmationAdmin(admin.ModelAdmin):
 
     @admin.display(description="SQL")
     def sql_preview(self, obj):
-        return Truncator(obj.message).chars(120)
+        return format_html('<span title="{}" style="white-space: nowrap">{}</span>', obj.message, Truncator(" ".join(obj.message.split())).chars(44))
+
+    @admin.display(description="thread", ordering="thread__name")
+    def thread_short(self, obj):
+        return short_thread_link(obj.thread)
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj):
+        return short_time(obj.created_at)
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, obj):
+        return short_time(obj.expires_at)
+
+    @admin.display(description="decided", ordering="decided_at")
+    def decision(self, obj):
+        """When it was decided (by whom on hover), or when a pending one expires: one short column."""
+        if obj.decided_at is None:
+            return format_html('<span style="white-space: nowrap">expires {}</span>', short_time(obj.expires_at))
+        return format_html('<span title="decided by {}">{}</span>', obj.decided_by or "—", short_time(obj.decided_at))
 
     @admin.display(description="SQL that runs if approved")
     def sql(self, obj):
