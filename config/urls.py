@@ -29,7 +29,7 @@ urlpatterns = [
     path("api/v1/", include(current_urls.engine)),
     path("api/v1/", include("executor.urls")),
     path("api/v1/", include("responses.urls")),
-    path("api/", include(current_urls.engine + current_urls.sdk)),
+    path("api/", include(current_urls.sdk)),
     path("", include(current_urls.root)),
     path("api/", include("sessions.julep_urls")),
     path("api/", include("sessions.julep_docs_urls")),

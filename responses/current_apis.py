@@ -5,8 +5,7 @@ responses.current_services (generation)."""
 import time
 
 from django.http import HttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response as ApiResponse
@@ -22,7 +21,6 @@ from . import current_services as services
 from .apis import ResponsePending, ServiceUnavailable
 from .selectors import connection_get
 
-ANY = {200: OpenApiTypes.ANY}
 
 
 def _valid(serializer_class, data):
@@ -273,7 +271,7 @@ class PromptSqlGenerationsApi(APIView):
 
 
 class PromptAndSqlGenerationApi(APIView):
-    @extend_schema(summary="Ask a question and write its SQL in one call", request=s.PromptSqlGenerationIn, responses={201: dict, **errors(400, 401, 403, 404, 503, 504)})
+    @extend_schema(summary="Ask a question and write its SQL in one call", request=s.PromptSqlGenerationIn, responses={201: dict, **errors(400, 401, 403, 404, 503, 504)}, operation_id="create_prompt_and_sql_generation")
     def post(self, request):
         data = _valid(s.PromptSqlGenerationIn, request.data)
         prompt = _new_prompt(request, data["prompt"])
@@ -350,7 +348,7 @@ class PromptSqlNlGenerationApi(APIView):
 
 
 class PromptAndSqlNlGenerationApi(APIView):
-    @extend_schema(summary="Ask, write SQL and answer in words, in one call", request=s.PromptSqlNlGenerationIn, responses={201: dict, **errors(400, 401, 403, 404, 503, 504)})
+    @extend_schema(summary="Ask, write SQL and answer in words, in one call", request=s.PromptSqlNlGenerationIn, responses={201: dict, **errors(400, 401, 403, 404, 503, 504)}, operation_id="create_prompt_sql_and_nl_generation")
     def post(self, request):
         data = _valid(s.PromptSqlNlGenerationIn, request.data)
         prompt = _new_prompt(request, data["sql_generation"]["prompt"])
@@ -468,17 +466,29 @@ class FinetuningApi(APIView):
     def get(self, request, pk=None):
         return self._refuse()
 
+    @extend_schema(summary="Not offered: Querent does not fine-tune models", request=None, responses={400: dict})
     def post(self, request, pk=None):
         return self._refuse()
 
+    @extend_schema(summary="Not offered: Querent does not fine-tune models", request=None, responses={400: dict})
     def put(self, request, pk=None):
         return self._refuse()
 
+    @extend_schema(summary="Not offered: Querent does not fine-tune models", responses={400: dict})
     def delete(self, request, pk=None):
         return self._refuse()
 
     def _refuse(self):
         return ApiResponse({"detail": services.FINETUNING_REFUSAL, "code": "finetuning_not_supported"}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def _finetuning_route(part: str):
+    """FinetuningApi for one route, with operation ids of its own in the OpenAPI schema."""
+    methods = {m: extend_schema(operation_id=f"finetunings_{part}_{m}") for m in ("get", "post", "put", "delete")}
+    return extend_schema_view(**methods)(type(f"Finetuning{part.title()}Api", (FinetuningApi,), {}))
+
+
+FinetuningListApi, FinetuningDetailApi, FinetuningCancelApi = (_finetuning_route(p) for p in ("list", "detail", "cancel"))
 
 
 class DriversApi(APIView):

@@ -2,7 +2,6 @@
 PostgreSQL and SQLite data sources (the same core code for both)."""
 
 import sqlite3
-import uuid
 from contextlib import closing
 
 import psycopg
@@ -15,7 +14,6 @@ from executor.context.index import context_for
 from executor.context.models import ContextState, GoldenSql, TableDescription
 from executor.context.scan import scan
 from executor.models import DataSource
-from tests.fixtures.demo_db import pg_url
 
 pytestmark = pytest.mark.django_db
 
