@@ -4,17 +4,66 @@ shape every API path answers with (`config.errors`) and the credentials it accep
 import copy
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
 
+# The chat page's own JSON routes and sign-in pages: internal to the page, not a public API.
+INTERNAL_PREFIXES = ("/ui/", "/accounts/")
+
+
 def drop_slash_twins(endpoints, **kwargs):
+    """Routes served with and without a trailing slash are documented once; internal ones not at all."""
     paths = {path for path, *_ in endpoints}
     return [
         (path, path_regex, method, callback)
         for path, path_regex, method, callback in endpoints
-        if not (path.endswith("/") and path.rstrip("/") in paths)
+        if not (path.endswith("/") and path.rstrip("/") in paths) and not path.startswith(INTERNAL_PREFIXES)
     ]
+
+
+# What DRF's CharField refuses, said in the schema of requests: NUL characters always, and a value
+# that is blank once trimmed where blanks are not allowed (a fuzzer or a client generator then sends
+# what the server takes). Responses are not constrained: the request and response components are
+# split (COMPONENT_SPLIT_REQUEST).
+# DRF's CharField also refuses unpaired surrogates (a pair arrives as one character).
+CHAR = r"[^\x00\ud800-\udfff]"
+NOT_BLANK = rf"^{CHAR}*[^\x00\ud800-\udfff\s]{CHAR}*$"
+NOT_EMPTY = rf"^{CHAR}+$"
+
+
+class QuerentAutoSchema(AutoSchema):
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if direction == "request" and isinstance(field, serializers.CharField) and isinstance(schema, dict) \
+                and schema.get("type") == "string" and not {"format", "enum", "pattern"} & set(schema):
+            # A blank-allowed field: drf-spectacular adds the empty string as a branch of its own.
+            schema["pattern"] = NOT_BLANK if field.trim_whitespace and not field.allow_blank else NOT_EMPTY
+        return schema
+
+
+# Each path's dialect, by prefix (the first that matches): what a client of one product reads.
+DIALECT_TAGS = (
+    ("/api/v1/bi/", "BI sessions"),
+    ("/api/agents", "Julep"), ("/api/users", "Julep"), ("/api/sessions", "Julep"),
+    ("/api/v1/me", "Service"), ("/health", "Service"), ("/ok", "Service"), ("/heartbeat", "Service"), ("/engine/", "Service"),
+    ("/api/v1/data-sources", "Data sources"),
+    ("/api/", "Dataherald"),
+    ("/assistants", "OpenGPTs"), ("/runs", "OpenGPTs"), ("/ingest", "OpenGPTs"),
+    ("/threads/{thread_id}/state", "OpenGPTs"), ("/threads/{thread_id}/history", "OpenGPTs"),
+    ("/threads", "PromptQL threads"),
+)
+
+
+def tag_by_dialect(result, generator, request, public):
+    """drf-spectacular postprocessing hook: one tag per dialect instead of the first path segment."""
+    for path, item in result.get("paths", {}).items():
+        tag = next((tag for prefix, tag in DIALECT_TAGS if path.startswith(prefix)), None)
+        for operation in item.values():
+            if tag and isinstance(operation, dict) and "responses" in operation:
+                operation["tags"] = [tag]
+    return result
 
 
 ERROR = inline_serializer(

@@ -2,7 +2,7 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,6 +12,7 @@ from config.schema import errors
 from threads.serializers import pending_change
 
 from . import bi_serializers as s
+from . import openapi as o
 from . import selectors, services
 from .bi import pipeline, suggestions, visualization
 
@@ -69,7 +70,7 @@ def _answer(session, message: str, acting: Principal, intent: str | None = None,
 
 
 class SessionCollectionApi(APIView):
-    @extend_schema(operation_id="bi_sessions_list", summary="List the tenant's BI sessions", parameters=[s.ListQuerySerializer], responses={200: dict, **errors(400, 401, 403)})
+    @extend_schema(operation_id="bi_sessions_list", summary="List the tenant's BI sessions", parameters=[s.ListQuerySerializer], responses={200: o.ok(o.BI_LIST), **errors(400, 401, 403)})
     def get(self, request):
         principal = tenant_principal(request)
         query = _validated(s.ListQuerySerializer, request.query_params)
@@ -78,7 +79,7 @@ class SessionCollectionApi(APIView):
         return Response({"sessions": [s.session_summary(x) for x in page], "total": sessions.count(),
                          "limit": query["limit"], "offset": query["offset"]})
 
-    @extend_schema(summary="Start a BI session", request=s.SessionCreateSerializer, responses={201: dict, **errors(400, 401, 403)})
+    @extend_schema(summary="Start a BI session", request=s.SessionCreateSerializer, responses={201: o.ok(o.BI_CREATED), **errors(400, 401, 403, 404)})
     def post(self, request):
         principal = tenant_principal(request)
         data = _validated(s.SessionCreateSerializer, request.data)
@@ -86,13 +87,13 @@ class SessionCollectionApi(APIView):
         if data.get("agent_id"):
             agent = Assistant.objects.readable_by(principal).filter(pk=data["agent_id"]).first()
             if agent is None:
-                raise ValidationError({"agent_id": [f"agent {data['agent_id']} not found"]})
+                raise NotFound(f"agent_id: agent {data['agent_id']} not found")
         session = services.create_bi_session(principal, user_id=data["user_id"], agent=agent, metadata=data["metadata"])
         return Response(s.session_created(session), status=status.HTTP_201_CREATED)
 
 
 class SessionDetailApi(APIView):
-    @extend_schema(summary="A BI session with its last result", responses={200: dict, **errors(401, 403, 404)})
+    @extend_schema(summary="A BI session with its last result", responses={200: o.ok(o.BI_DETAIL), **errors(401, 403, 404)})
     def get(self, request, session_id):
         session, _ = session_for(request, session_id)
         body = s.session_summary(session)
@@ -102,7 +103,7 @@ class SessionDetailApi(APIView):
         body["last_turn"] = selectors.last_turn(session)
         return Response(body)
 
-    @extend_schema(summary="Delete a BI session and its messages", responses={200: dict, **errors(401, 403, 404, 409)})
+    @extend_schema(summary="Delete a BI session and its messages", responses={200: o.ok(o.BI_DELETED), **errors(401, 403, 404, 409)})
     def delete(self, request, session_id):
         session, _ = session_for(request, session_id)
         try:
@@ -113,7 +114,7 @@ class SessionDetailApi(APIView):
 
 
 class SessionMessageApi(APIView):
-    @extend_schema(summary="Ask a question in the session", request=s.MessageSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
+    @extend_schema(summary="Ask a question in the session", request=s.MessageSerializer, responses={200: o.ok(o.BI_ANSWER), **errors(400, 401, 403, 404, 409, 504)})
     def post(self, request, session_id):
         session, principal = session_for(request, session_id)
         data = _validated(s.MessageSerializer, request.data)
@@ -121,7 +122,7 @@ class SessionMessageApi(APIView):
 
 
 class SessionRefineApi(APIView):
-    @extend_schema(summary="Change the session's last query", request=s.RefineSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
+    @extend_schema(summary="Change the session's last query", request=s.RefineSerializer, responses={200: o.ok(o.BI_ANSWER), **errors(400, 401, 403, 404, 409, 504)})
     def post(self, request, session_id):
         session, principal = session_for(request, session_id)
         data = _validated(s.RefineSerializer, request.data)
@@ -131,7 +132,7 @@ class SessionRefineApi(APIView):
 
 
 class SessionVisualizationApi(APIView):
-    @extend_schema(summary="Draw the last result as another chart type", request=s.VisualizationSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409)})
+    @extend_schema(summary="Draw the last result as another chart type", request=s.VisualizationSerializer, responses={200: o.ok(o.BI_RERENDER), **errors(400, 401, 403, 404, 409)})
     def post(self, request, session_id):
         session, _ = session_for(request, session_id)
         chart_type = _validated(s.VisualizationSerializer, request.data)["chart_type"]
@@ -150,7 +151,7 @@ class SessionVisualizationApi(APIView):
 
 
 class SessionSuggestionsApi(APIView):
-    @extend_schema(summary="Follow-up questions from the schema and the last result", responses={200: dict, **errors(401, 403, 404)})
+    @extend_schema(summary="Follow-up questions from the schema and the last result", responses={200: o.ok(o.BI_SUGGESTIONS), **errors(401, 403, 404)})
     def get(self, request, session_id):
         session, principal = session_for(request, session_id)
         data_source = services.usable_data_source(session, principal)  # its schema is a use too
@@ -168,7 +169,7 @@ class SessionSuggestionsApi(APIView):
 
 
 class SessionHistoryApi(APIView):
-    @extend_schema(summary="The session's messages, oldest first", parameters=[s.HistoryQuerySerializer], responses={200: dict, **errors(400, 401, 403, 404)})
+    @extend_schema(summary="The session's messages, oldest first", parameters=[s.HistoryQuerySerializer], responses={200: o.ok(o.BI_HISTORY), **errors(400, 401, 403, 404)})
     def get(self, request, session_id):
         session, _ = session_for(request, session_id)
         limit = _validated(s.HistoryQuerySerializer, request.query_params)["limit"]
@@ -178,7 +179,7 @@ class SessionHistoryApi(APIView):
 
 class SessionConfirmationApi(APIView):
     @extend_schema(summary="Approve or deny the change the session waits on; answers as the continued turn",
-                   request=s.DecisionSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
+                   request=s.DecisionSerializer, responses={200: o.ok(o.BI_ANSWER), **errors(400, 401, 403, 404, 409, 504)})
     def post(self, request, session_id, confirmation_id):
         session, principal = session_for(request, session_id)
         approve = _validated(s.DecisionSerializer, request.data)["approve"]

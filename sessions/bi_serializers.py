@@ -1,9 +1,12 @@
 """BI chat sessions' shapes (seed 003): validation at the edge, and the session as JSON."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.fields import MAX_INT, StrictBooleanField, StrictCharField, storable_json
 
+from .bi.visualization import CHART_TYPES
+from .http import QuerySerializer
 from .models import Session
 
 MAX_MESSAGE_CHARS = 20_000
@@ -28,22 +31,28 @@ class RefineSerializer(serializers.Serializer):
     refinement = StrictCharField(max_length=MAX_MESSAGE_CHARS)
 
 
+@extend_schema_field({"type": "string", "enum": list(CHART_TYPES)})
+class ChartTypeField(StrictCharField):
+    """Any string is read (an unknown type is answered with the list of valid ones, by the view);
+    the schema names the valid ones."""
+
+
 class VisualizationSerializer(serializers.Serializer):
-    chart_type = StrictCharField(max_length=40)
+    chart_type = ChartTypeField(max_length=40)
 
 
 class DecisionSerializer(serializers.Serializer):
     approve = StrictBooleanField()
 
 
-class ListQuerySerializer(serializers.Serializer):
+class ListQuerySerializer(QuerySerializer):
     tenant_id = serializers.CharField(required=False, max_length=100)
     user_id = serializers.CharField(required=False, max_length=200)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
     offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_INT, default=0)
 
 
-class HistoryQuerySerializer(serializers.Serializer):
+class HistoryQuerySerializer(QuerySerializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
 
 

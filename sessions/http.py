@@ -3,6 +3,7 @@
 import json
 
 from django.urls import path
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from config.fields import storable_json
@@ -36,3 +37,15 @@ def metadata_filter(raw: str | None) -> dict:
     except ValidationError as exc:
         raise ValidationError({"metadata_filter": exc.detail}) from None
     return value
+
+
+class QuerySerializer(serializers.Serializer):
+    """Query parameters: one given empty (`?sort_by=`) is refused, not taken as absent (DRF's rule
+    for form input), so what the schema says of a parameter is what the server does."""
+
+    def to_internal_value(self, data):
+        blank = [name for name, field in self.fields.items()
+                 if hasattr(data, "get") and data.get(name) == "" and not getattr(field, "allow_blank", False)]
+        if blank:
+            raise ValidationError({name: ["may not be blank; leave the parameter out instead"] for name in blank})
+        return super().to_internal_value(data)

@@ -3,14 +3,17 @@
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.errors import Conflict
 from config.schema import errors
 
 from . import julep_chat, julep_stream, selectors, services
 from . import julep_serializers as s
+from . import openapi as o
+from .bi_serializers import DecisionSerializer
 from .http import metadata_filter
 
 
@@ -50,7 +53,7 @@ def _chosen_data_source(principal, data: dict, mode: str):
 
     data_source = DataSource.objects.usable_by(principal).filter(pk=source_id).first()
     if data_source is None:
-        raise ValidationError({"data_source_id": [f"data source {source_id} not found"]})
+        raise NotFound(f"data_source_id: data source {source_id} not found")
     return True, data_source
 
 
@@ -72,31 +75,31 @@ def _agent_write(request, mode, agent=None):
 
 
 class AgentCollectionApi(APIView):
-    @extend_schema(operation_id="julep_agents_list", summary="List agents", parameters=[s.ListQuerySerializer], responses={200: dict, **errors(400, 401)})
+    @extend_schema(operation_id="julep_agents_list", summary="List agents", parameters=[s.ListQuerySerializer], responses={200: o.ok(o.items(o.AGENT)), **errors(400, 401)})
     def get(self, request):
         return _page(request, selectors.julep_agents(request.user), s.agent_out)
 
-    @extend_schema(summary="Create an agent", request=s.AgentInSerializer, responses={201: dict, **errors(400, 401)})
+    @extend_schema(summary="Create an agent", request=s.AgentInSerializer, responses={201: o.ok(o.CREATED), **errors(400, 401, 404)})
     def post(self, request):
         return Response(s.created(_agent_write(request, s.CREATE)), status=status.HTTP_201_CREATED)
 
 
 class AgentDetailApi(APIView):
-    @extend_schema(summary="An agent", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="An agent", responses={200: o.ok(o.AGENT), **errors(401, 404)})
     def get(self, request, agent_id):
         return Response(s.agent_out(selectors.get_agent(request.user, agent_id)))
 
-    @extend_schema(summary="Replace an agent's fields", request=s.AgentInSerializer(mode=s.PUT), responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Replace an agent's fields", request=s.AgentInSerializer(mode=s.PUT), responses={200: o.ok(o.UPDATED), **errors(400, 401, 404)})
     def put(self, request, agent_id):
         agent = selectors.get_agent(request.user, agent_id)
         return Response(s.updated(_agent_write(request, s.PUT, agent)))
 
-    @extend_schema(summary="Change some of an agent's fields (null = unchanged)", request=s.AgentInSerializer, responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Change some of an agent's fields (null = unchanged)", request=s.AgentInSerializer, responses={200: o.ok(o.UPDATED), **errors(400, 401, 404)})
     def patch(self, request, agent_id):
         agent = selectors.get_agent(request.user, agent_id)
         return Response(s.updated(_agent_write(request, s.PATCH, agent)))
 
-    @extend_schema(summary="Delete an agent and its sessions", responses={202: dict, **errors(401, 404, 409)})
+    @extend_schema(summary="Delete an agent and its sessions", responses={202: o.ok(o.DELETED), **errors(401, 404, 409)})
     def delete(self, request, agent_id):
         agent = selectors.get_agent(request.user, agent_id)
         try:
@@ -110,11 +113,11 @@ class AgentDetailApi(APIView):
 
 
 class UserCollectionApi(APIView):
-    @extend_schema(operation_id="julep_users_list", summary="List users", parameters=[s.ListQuerySerializer], responses={200: dict, **errors(400, 401)})
+    @extend_schema(operation_id="julep_users_list", summary="List users", parameters=[s.ListQuerySerializer], responses={200: o.ok(o.items(o.USER)), **errors(400, 401)})
     def get(self, request):
         return _page(request, selectors.end_users(request.user), s.user_out)
 
-    @extend_schema(summary="Create a user", request=s.UserInSerializer, responses={201: dict, **errors(400, 401)})
+    @extend_schema(summary="Create a user", request=s.UserInSerializer, responses={201: o.ok(o.CREATED), **errors(400, 401)})
     def post(self, request):
         data = _body(s.UserInSerializer, request, s.CREATE)
         data.pop("docs", None)
@@ -122,7 +125,7 @@ class UserCollectionApi(APIView):
 
 
 class UserDetailApi(APIView):
-    @extend_schema(summary="A user", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="A user", responses={200: o.ok(o.USER), **errors(401, 404)})
     def get(self, request, user_id):
         return Response(s.user_out(selectors.get_end_user(request.user, user_id)))
 
@@ -132,15 +135,15 @@ class UserDetailApi(APIView):
         data.pop("docs", None)
         return Response(s.updated(services.save_end_user(request.user, data, user=user, partial=mode == s.PATCH)))
 
-    @extend_schema(summary="Replace a user's fields", request=s.UserInSerializer(mode=s.PUT), responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Replace a user's fields", request=s.UserInSerializer(mode=s.PUT), responses={200: o.ok(o.UPDATED), **errors(400, 401, 404)})
     def put(self, request, user_id):
         return self._write(request, user_id, s.PUT)
 
-    @extend_schema(summary="Change some of a user's fields (null = unchanged)", request=s.UserInSerializer, responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Change some of a user's fields (null = unchanged)", request=s.UserInSerializer, responses={200: o.ok(o.UPDATED), **errors(400, 401, 404)})
     def patch(self, request, user_id):
         return self._write(request, user_id, s.PATCH)
 
-    @extend_schema(summary="Delete a user and their sessions", responses={202: dict, **errors(401, 404, 409)})
+    @extend_schema(summary="Delete a user and their sessions", responses={202: o.ok(o.DELETED), **errors(401, 404, 409)})
     def delete(self, request, user_id):
         user = selectors.get_end_user(request.user, user_id)
         try:
@@ -163,27 +166,27 @@ def _session_fields(data: dict, session=None) -> dict:
 
 
 class SessionCollectionApi(APIView):
-    @extend_schema(operation_id="julep_sessions_list", summary="List sessions", parameters=[s.ListQuerySerializer], responses={200: dict, **errors(400, 401)})
+    @extend_schema(operation_id="julep_sessions_list", summary="List sessions", parameters=[s.ListQuerySerializer], responses={200: o.ok(o.items(o.SESSION)), **errors(400, 401)})
     def get(self, request):
         return _page(request, selectors.julep_sessions(request.user), s.session_out)
 
-    @extend_schema(summary="Create a session between an agent and (optionally) a user", request=s.SessionInSerializer, responses={201: dict, **errors(400, 401)})
+    @extend_schema(summary="Create a session between an agent and (optionally) a user", request=s.SessionInSerializer, responses={201: o.ok(o.CREATED), **errors(400, 401, 404)})
     def post(self, request):
         data = _body(s.SessionInSerializer, request, s.CREATE)
         agent = selectors.julep_agents(request.user).filter(pk=data["agent_id"]).first()
         if agent is None:
-            raise ValidationError({"agent_id": [f"agent {data['agent_id']} not found"]})
+            raise NotFound(f"agent_id: agent {data['agent_id']} not found")
         user = None
         if data.get("user_id") is not None:
             user = selectors.end_users(request.user).filter(pk=data["user_id"]).first()
             if user is None:
-                raise ValidationError({"user_id": [f"user {data['user_id']} not found"]})
+                raise NotFound(f"user_id: user {data['user_id']} not found")
         session = services.create_julep_session(request.user, agent=agent, user=user, fields=_session_fields(data))
         return Response(s.created(session), status=status.HTTP_201_CREATED)
 
 
 class SessionDetailApi(APIView):
-    @extend_schema(summary="A session", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="A session", responses={200: o.ok(o.SESSION), **errors(401, 404)})
     def get(self, request, session_id):
         return Response(s.session_out(selectors.get_julep_session(request.user, session_id)))
 
@@ -193,19 +196,19 @@ class SessionDetailApi(APIView):
         # The agent and the user are who the conversation is between: fixed at creation.
         for field, current in (("agent_id", session.agent_id), ("user_id", session.end_user_id)):
             if data.get(field) is not None and data[field] != current:
-                raise ValidationError({field: [f"{field} of a session cannot be changed after it is created"]})
+                raise Conflict(f"{field}: {field} of a session cannot be changed after it is created")
         fields = _session_fields(data, session)
         return Response(s.updated(services.update_julep_session(session, fields, partial=mode == s.PATCH)))
 
-    @extend_schema(summary="Replace a session's fields (agent and user cannot change)", request=s.SessionInSerializer(mode=s.PUT), responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Replace a session's fields (agent and user cannot change)", request=s.SessionInSerializer(mode=s.PUT), responses={200: o.ok(o.UPDATED), **errors(400, 401, 404, 409)})
     def put(self, request, session_id):
         return self._write(request, session_id, s.PUT)
 
-    @extend_schema(summary="Change some of a session's fields (null = unchanged)", request=s.SessionInSerializer, responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Change some of a session's fields (null = unchanged)", request=s.SessionInSerializer, responses={200: o.ok(o.UPDATED), **errors(400, 401, 404, 409)})
     def patch(self, request, session_id):
         return self._write(request, session_id, s.PATCH)
 
-    @extend_schema(summary="Delete a session and its messages", responses={202: dict, **errors(401, 404, 409)})
+    @extend_schema(summary="Delete a session and its messages", responses={202: o.ok(o.DELETED), **errors(401, 404, 409)})
     def delete(self, request, session_id):
         session = selectors.get_julep_session(request.user, session_id)
         try:
@@ -217,7 +220,7 @@ class SessionDetailApi(APIView):
 
 class SessionChatApi(APIView):
     @extend_schema(summary="Send messages and get the agent's reply (with stream true: server-sent events, data-only chunks, then [DONE])",
-                   request=s.ChatInSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
+                   request=s.ChatInSerializer, responses={**o.CHAT_RESPONSE, **errors(400, 401, 403, 404, 409, 504)})
     def post(self, request, session_id):
         session = selectors.get_julep_session(request.user, session_id)
         serializer = s.ChatInSerializer(data=request.data)
@@ -232,14 +235,14 @@ class SessionChatApi(APIView):
 
 
 class SessionHistoryApi(APIView):
-    @extend_schema(summary="The session's messages, oldest first", parameters=[s.PageQuerySerializer], responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="The session's messages, oldest first", parameters=[s.PageQuerySerializer], responses={200: o.ok(o.items(o.MESSAGE)), **errors(400, 401, 404)})
     def get(self, request, session_id):
         session = selectors.get_julep_session(request.user, session_id)
         query = _validated(s.PageQuerySerializer, request.query_params)
         messages = selectors.chat_history(session)[query["offset"]: query["offset"] + query["limit"]]
         return Response({"items": [s.chat_message_out(m) for m in messages]})
 
-    @extend_schema(summary="Forget the session's messages", responses={202: dict, **errors(401, 404, 409)})
+    @extend_schema(summary="Forget the session's messages", responses={202: o.ok(o.DELETED), **errors(401, 404, 409)})
     def delete(self, request, session_id):
         session = selectors.get_julep_session(request.user, session_id)
         try:
@@ -250,7 +253,7 @@ class SessionHistoryApi(APIView):
 
 
 class SessionSuggestionsApi(APIView):
-    @extend_schema(summary="Follow-up questions the user could ask next", parameters=[s.PageQuerySerializer], responses={200: dict, **errors(400, 401, 403, 404)})
+    @extend_schema(summary="Follow-up questions the user could ask next", parameters=[s.PageQuerySerializer], responses={200: o.ok(o.items(o.SUGGESTION)), **errors(400, 401, 403, 404)})
     def get(self, request, session_id):
         session = selectors.get_julep_session(request.user, session_id)
         query = _validated(s.PageQuerySerializer, request.query_params)
@@ -260,10 +263,10 @@ class SessionSuggestionsApi(APIView):
 
 class SessionConfirmationApi(APIView):
     @extend_schema(summary="Approve or deny the change the session waits on; answers as the chat that asked",
-                   request=s.DecisionSerializer, responses={200: dict, **errors(400, 401, 403, 404, 409, 504)})
+                   request=DecisionSerializer, responses={200: o.ok(o.CHAT), **errors(400, 401, 403, 404, 409, 504)})
     def post(self, request, session_id, confirmation_id):
         session = selectors.get_julep_session(request.user, session_id)
-        approve = _validated(s.DecisionSerializer, request.data)["approve"]
+        approve = _validated(DecisionSerializer, request.data)["approve"]
         try:
             return julep_chat.decide(session, confirmation_id, approve=approve, acting=request.user)
         except services.Conflict as exc:

@@ -5,7 +5,6 @@ Optional fields accept null, which means "not given" (the SDK sends null for eve
 """
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -15,6 +14,7 @@ from config.fields import MAX_INT, StrictBooleanField, StrictCharField, storable
 from threads.artifact_text import render_for_thread
 
 from .bi_serializers import StrictDictField
+from .http import QuerySerializer
 from .models import EndUser, Session
 
 CREATE, PUT, PATCH = "create", "put", "patch"
@@ -71,6 +71,7 @@ class InstructionsField(serializers.Field):
         return value
 
 
+@extend_schema_field({"type": "array", "maxItems": 0, "items": {}})
 class EmptyListField(serializers.ListField):
     """Accepted only empty: the feature behind it is not offered, and silently dropping it would mislead."""
 
@@ -149,11 +150,7 @@ class SessionInSerializer(ModeSerializer):
     context_overflow = serializers.ChoiceField(choices=CONTEXT_OVERFLOW)
 
 
-class DecisionSerializer(serializers.Serializer):
-    approve = StrictBooleanField()
-
-
-class ListQuerySerializer(serializers.Serializer):
+class ListQuerySerializer(QuerySerializer):
     limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=100)
     offset = serializers.IntegerField(min_value=0, max_value=MAX_INT, required=False, default=0)
     metadata_filter = serializers.CharField(required=False, allow_blank=True)
@@ -161,7 +158,7 @@ class ListQuerySerializer(serializers.Serializer):
     order = serializers.ChoiceField(choices=("asc", "desc"), required=False, default="desc")
 
 
-class PageQuerySerializer(serializers.Serializer):
+class PageQuerySerializer(QuerySerializer):
     limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=100)
     offset = serializers.IntegerField(min_value=0, max_value=MAX_INT, required=False, default=0)
 
@@ -171,7 +168,14 @@ class PageQuerySerializer(serializers.Serializer):
 ROLES = {"user": "human", "assistant": "ai", "system": "system"}
 
 
-@extend_schema_field(OpenApiTypes.ANY)
+NO_NUL = r"^[^\x00]*$"
+
+
+@extend_schema_field({"oneOf": [
+    {"type": "string", "pattern": NO_NUL},
+    {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
+        "type": {"type": "string", "enum": ["text"]}, "text": {"type": "string", "pattern": NO_NUL}}, "required": ["type", "text"]}},
+]})
 class ContentField(serializers.Field):
     """A string, or content parts of which only text parts are understood."""
 
@@ -191,8 +195,13 @@ class ContentField(serializers.Field):
         self.fail("invalid")
 
 
+@extend_schema_field({"type": "string", "enum": list(ROLES)})
+class RoleField(serializers.CharField):
+    """Read as any string so that an unknown role is named in the error (validate_role)."""
+
+
 class ChatMessageSerializer(serializers.Serializer):
-    role = serializers.CharField()
+    role = RoleField()
     content = ContentField()
     name = StrictCharField(required=False, allow_null=True, max_length=200)
     # Julep's `continue` (extend the last assistant message) has no engine counterpart.

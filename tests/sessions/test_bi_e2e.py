@@ -271,7 +271,7 @@ def test_bad_input_and_state_errors_are_json_4xx(stack, llm, shared_demo, servic
 
     bad(api.post("/api/v1/bi/sessions", json={}), 400, "user_id")
     bad(api.post("/api/v1/bi/sessions", json={"user_id": 5}), 400, "user_id", "string")
-    bad(api.post("/api/v1/bi/sessions", json={"user_id": "u", "agent_id": str(uuid.uuid4())}), 400, "agent_id", "not found")
+    bad(api.post("/api/v1/bi/sessions", json={"user_id": "u", "agent_id": str(uuid.uuid4())}), 404, "agent_id", "not found")
     bad(api.post("/api/v1/bi/sessions", json={"user_id": "u", "metadata": []}), 400, "metadata")
     bad(api.post("/api/v1/bi/sessions", content=b"{not json", headers={"Content-Type": "application/json"}), 400, "JSON parse error")
     bad(api.post("/api/v1/bi/sessions", content=b"x" * (3 * 1024 * 1024), headers={"Content-Type": "application/json"}), 413)

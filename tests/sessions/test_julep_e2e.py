@@ -93,9 +93,9 @@ def test_agents_users_sessions_crud_shapes(stack, shared_demo):
     other_agent = make_agent(api)
     for method in (api.put, api.patch):
         refused = method(f"/api/sessions/{session_id}", json={"situation": "x", "agent_id": other_agent})
-        assert refused.status_code == 400 and refused.json()["detail"].startswith("agent_id:"), refused.text
+        assert refused.status_code == 409 and refused.json()["detail"].startswith("agent_id:"), refused.text
         refused = method(f"/api/sessions/{session_id}", json={"situation": "x", "user_id": str(uuid.uuid4())})
-        assert refused.status_code == 400 and refused.json()["detail"].startswith("user_id:"), refused.text
+        assert refused.status_code == 409 and refused.json()["detail"].startswith("user_id:"), refused.text
     assert ok(api.get(f"/api/sessions/{session_id}"))["agent_id"] == agent_id
 
     # Deleting: 202, then gone; deleting a user takes their sessions.
@@ -240,12 +240,16 @@ def test_chat_input_errors_and_model_failure(stack, llm, shared_demo):
         ("/api/agents", {"name": "x", "metadata": {"julep": 1}}, "metadata"),
         ("/api/agents", {"name": "x", "default_settings": {"temperature": 9}}, "default_settings"),
         ("/api/agents", {"name": "x", "colour": "red"}, "colour"),
-        ("/api/agents", {"name": "x", "data_source_id": str(uuid.uuid4())}, "data_source_id"),
-        ("/api/sessions", {"agent_id": "not-a-uuid"}, "agent_id"), ("/api/sessions", {"agent_id": str(uuid.uuid4())}, "agent_id"),
+        ("/api/sessions", {"agent_id": "not-a-uuid"}, "agent_id"),
         ("/api/sessions", {}, "agent_id"), ("/api/users", {"metadata": "x"}, "metadata"),
     ]:
         response = api.post(path, json=body)
         assert response.status_code == 400 and response.json()["detail"].startswith(needle), (path, body, response.text)
+    # A well-formed id that names nothing the caller may use: 404, naming the field.
+    for path, body, needle in [("/api/agents", {"name": "x", "data_source_id": str(uuid.uuid4())}, "data_source_id"),
+                               ("/api/sessions", {"agent_id": str(uuid.uuid4())}, "agent_id")]:
+        response = api.post(path, json=body)
+        assert response.status_code == 404 and response.json()["detail"].startswith(needle), (path, body, response.text)
     agent_id = make_agent(api)
     missing_about = api.put(f"/api/agents/{agent_id}", json={"name": "only name"})
     assert missing_about.status_code == 400 and missing_about.json()["detail"].startswith("about")
