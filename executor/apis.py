@@ -9,6 +9,8 @@ the web process); files go to disk as they arrive (Django's temporary-file uploa
 """
 
 
+import asyncio
+import logging
 import queue
 import threading
 
@@ -27,6 +29,8 @@ from threads.sse import SSE_HEADERS, sse_frame
 from .uploads import UploadError, create_upload_source, stage
 
 UPLOAD_PATH = "/api/v1/data-sources/uploads"
+POLL_S, KEEPALIVE_S = 0.1, 15.0
+log = logging.getLogger(__name__)
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -85,8 +89,9 @@ class UploadApi(APIView):
         return Response(data_source_out(data_source), status=status.HTTP_201_CREATED)
 
 
-def _stream(principal, files, name):
-    """Frames while a worker thread loads: progress as DuckDB reports it, then done or error."""
+async def _stream(principal, files, name):
+    """Frames while a worker thread loads: progress as DuckDB reports it, then done or error. An
+    async iterator, so the server sends each frame as it comes (a sync one is consumed whole first)."""
     events: queue.Queue = queue.Queue()
 
     def work():
@@ -96,24 +101,25 @@ def _stream(principal, files, name):
         except UploadError as exc:
             events.put(("error", {"status": exc.status, **_error_body(exc)}))
         except Exception:  # logged; the client still gets an event, never a hanging stream
-            import logging
-
-            logging.getLogger(__name__).exception("upload failed")
+            log.exception("upload failed")
             events.put(("error", {"status": 500, "detail": "the upload failed; nothing was created", "code": "upload_failed"}))
         finally:
             close_old_connections()
 
     threading.Thread(target=work, daemon=True, name="querent-upload").start()
     yield sse_frame("progress", {"stage": "received", "files": [{"name": f.name, "bytes": f.size} for f in files]})
+    quiet = 0.0
     while True:
         try:
-            kind, data = events.get(timeout=15)
+            kind, data = events.get_nowait()
         except queue.Empty:
-            yield b": keep-alive\n\n"
+            await asyncio.sleep(POLL_S)
+            quiet += POLL_S
+            if quiet >= KEEPALIVE_S:
+                quiet = 0.0
+                yield b": keep-alive\n\n"
             continue
+        quiet = 0.0
         yield sse_frame(kind, data)
         if kind in ("done", "error"):
             return
-
-
-

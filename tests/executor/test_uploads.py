@@ -170,7 +170,7 @@ def test_progress_streams_as_events_then_done(data_dir):
     body = "n,label\n" + "".join(f"{i},item {i}\n" for i in range(50_000))
     response = upload(client_for(), ("items.csv", body.encode()), HTTP_ACCEPT="text/event-stream")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/event-stream")
-    text = b"".join(response.streaming_content).decode()
+    text = b"".join(response).decode()
     events = [block.split("\n")[0].removeprefix("event: ") for block in text.strip().split("\n\n")]
     assert events[0] == "progress" and events[-1] == "done"
     done = json.loads(text.strip().split("\n\n")[-1].split("data: ", 1)[1])
@@ -179,7 +179,7 @@ def test_progress_streams_as_events_then_done(data_dir):
 
 def test_a_malformed_file_streams_an_error_event(data_dir):
     response = upload(client_for(), ("bad.csv", b"a,b\n1,2\n3,4,5\n"), HTTP_ACCEPT="text/event-stream")
-    text = b"".join(response.streaming_content).decode()
+    text = b"".join(response).decode()
     last = text.strip().split("\n\n")[-1]
     assert last.startswith("event: error")
     error = json.loads(last.split("data: ", 1)[1])
