@@ -174,6 +174,9 @@ OWNER_PROBES = {
     "api/v1/bi/sessions/<str:session_id>/refine": ("POST", lambda made: {}, 400),
     "api/v1/bi/sessions/<str:session_id>/visualization": ("POST", lambda made: {"chart_type": "bar"}, 409),  # no result yet
     "api/sessions/<str:session_id>/chat": ("POST", lambda made: {}, 400),
+    # A decision is read after the session is found: a bad one is the owner's 400, another's 404.
+    "api/v1/bi/sessions/<str:session_id>/confirmations/<str:confirmation_id>": ("POST", lambda made: {"approve": "maybe"}, 400),
+    "api/sessions/<str:session_id>/confirmations/<str:confirmation_id>": ("POST", lambda made: {"approve": "maybe"}, 400),
 }
 
 
