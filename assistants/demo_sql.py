@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ast
 
-from .demo_model import EXAMPLES, HOW_TO_CONFIGURE, LABEL, classify, code_for
+from .demo_model import EXAMPLES, HOW_TO_CONFIGURE, LABEL, code_for, understand
 
 ANSWER_ROWS = 5
 
@@ -15,7 +15,7 @@ ANSWER_ROWS = 5
 def sql_for(question: str) -> str | None:
     """The first query the demo model's code for `question` runs, or None when it does not know
     the question. A refund's query calls a declared action: the SQL guard refuses it here."""
-    intent = classify(question or "")
+    intent = understand([{"role": "user", "content": question or ""}])  # every shape the chat's demo answers
     if intent is None or intent.kind == "credit_incomplete":
         return None
     for node in ast.walk(ast.parse(code_for(intent))):
