@@ -151,7 +151,7 @@ def test_lists_page_and_filter_by_metadata(stack, shared_demo):
                                     json={"messages": [{"role": "user", "content": "hi"}]} if tail == "chat" else None)
         assert response.status_code == 404, tail
     refused = stranger.post("/api/sessions", json={"agent_id": agents[0]})
-    assert refused.status_code == 400 and refused.json()["detail"].startswith("agent_id:")
+    assert refused.status_code == 404 and refused.json()["detail"].startswith("agent_id:")
 
 
 def test_chat_history_and_suggestions(stack, llm, shared_demo):
