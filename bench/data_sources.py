@@ -212,7 +212,7 @@ def bench_mariadb(count: int) -> None:
         from tests.fixtures.mariadb import PASSWORD, USER
 
         def bare_connect(sql):
-            conn = pymysql.connect(host="127.0.0.1", port=server.port, user=USER, password=PASSWORD, database=name)
+            conn = pymysql.connect(host="127.0.0.1", port=server.port, user=USER, password=PASSWORD, database=name, ssl_disabled=True)
             try:
                 with conn.cursor() as cur:
                     cur.execute(sql)
@@ -221,7 +221,7 @@ def bench_mariadb(count: int) -> None:
                 conn.close()
 
         def bare_kept():
-            kept = pymysql.connect(host="127.0.0.1", port=server.port, user=USER, password=PASSWORD, database=name)
+            kept = pymysql.connect(host="127.0.0.1", port=server.port, user=USER, password=PASSWORD, database=name, ssl_disabled=True)
 
             def run(sql):
                 with kept.cursor() as cur:
