@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from assistants.models import ApiKey, Assistant
 from config.identity import Principal
+from executor.context.models import ContextState, GoldenSql, Instruction, NlGeneration, Prompt, SqlGeneration, TableDescription
 from executor.models import DataSource
 from responses.models import Question, Response
 from responses.storage import csv_writer
@@ -40,6 +41,8 @@ HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 # Routes under these prefixes are not per-owner objects.
 EXEMPT_PREFIXES = {
     "admin/": "the Django admin: staff-only pages over every tenant's rows by design (is_staff), not an owner-scoped API",
+    "api/v1/finetunings/": "no finetuning objects exist: every finetuning call is the same 400 saying Querent does not fine-tune",
+    "api/finetunings/": "no finetuning objects exist: every finetuning call is the same 400 saying Querent does not fine-tune",
 }
 
 # (route text before the id, id parameter) -> the kind of object the id names. A new sub-route of a
@@ -56,6 +59,18 @@ OBJECT_KINDS = {
     ("ui/threads/", "thread_id"): "thread",
     ("threads/", "thread_id"): "thread",
     ("runs/", "run_id"): "run",
+    ("api/database-connections/", "connection_id"): "data_source",
+    ("ui/data-sources/", "data_source_id"): "data_source",
+    # Dataherald's current API, under both mounts; a generation's id is its prompt's.
+    **{
+        (prefix + route, "pk"): kind
+        for prefix in ("api/v1/", "api/")
+        for route, kind in (
+            ("table-descriptions/", "table_description"), ("golden-sqls/", "golden_sql"), ("instructions/", "instruction"),
+            ("prompts/", "prompt"), ("generations/", "prompt"), ("sql-generations/", "sql_generation"),
+            ("nl-generations/", "nl_generation"),
+        )
+    },
 }
 
 # Views are asked for the methods they serve (their handler methods), plus these requests.
@@ -177,6 +192,20 @@ OWNER_PROBES = {
     # A decision is read after the session is found: a bad one is the owner's 400, another's 404.
     "api/v1/bi/sessions/<str:session_id>/confirmations/<str:confirmation_id>": ("POST", lambda made: {"approve": "maybe"}, 400),
     "api/sessions/<str:session_id>/confirmations/<str:confirmation_id>": ("POST", lambda made: {"approve": "maybe"}, 400),
+    "ui/threads/<uuid:thread_id>/golden-sqls": ("POST", lambda made: {}, 400),
+    # The factories' data sources are never reachable: running their SQL is the database's 400.
+    **{
+        prefix + route: probe
+        for prefix in ("api/v1/", "api/")
+        for route, probe in (
+            ("sql-generations/<str:pk>/execute", ("GET", None, 400)),
+            ("sql-generations/<str:pk>/csv-file", ("GET", None, 400)),
+            ("sql-generations/<str:pk>/golden-sql", ("POST", lambda made: {}, 201)),
+            ("prompts/<str:pk>/sql-generations/nl-generations", ("POST", lambda made: {}, 400)),
+            ("generations/<str:pk>/sql-generation", ("POST", lambda made: {}, 400)),
+            ("generations/<str:pk>/nl-generation", ("POST", lambda made: {}, 400)),
+        )
+    },
 }
 
 
@@ -235,6 +264,11 @@ def make_response(p: Principal) -> Response:
     return response
 
 
+def make_sql_generation(p: Principal) -> SqlGeneration:
+    prompt = _owned(Prompt(text="top customers", data_source=make_data_source(p)), p)
+    return SqlGeneration.objects.create(prompt=prompt, sql="SELECT 1", status=SqlGeneration.Status.VALID)
+
+
 def make(kind: str, p: Principal) -> Made:
     if kind in ("thread", "run"):
         thread, run, confirmation = make_thread_with_history(p)
@@ -254,12 +288,31 @@ def make(kind: str, p: Principal) -> Made:
     if kind == "julep_session":
         user = _owned(EndUser(name="alice's end user"), p)
         return Made(str(session_services.create_julep_session(p, agent=make_assistant(p), user=user, fields={"situation": "private"}).id))
+    if kind == "table_description":
+        table = TableDescription.objects.create(
+            data_source=make_data_source(p), table_name="salaries", status=TableDescription.Status.SYNCHRONIZED,
+            columns=[{"name": "amount", "data_type": "int", "description": "private"}],
+        )
+        return Made(str(table.id))
+    if kind == "golden_sql":
+        return Made(str(_owned(GoldenSql(data_source=make_data_source(p), prompt_text="payroll", sql="SELECT 1"), p).id))
+    if kind == "instruction":
+        return Made(str(_owned(Instruction(data_source=make_data_source(p), instruction="private rule"), p).id))
+    if kind == "prompt":  # without SQL yet: nothing the owner's probes start waits for a worker
+        return Made(str(_owned(Prompt(text="top customers", data_source=make_data_source(p)), p).id))
+    if kind == "sql_generation":
+        return Made(str(make_sql_generation(p).id))
+    if kind == "nl_generation":
+        return Made(str(NlGeneration.objects.create(sql_generation=make_sql_generation(p), text="private answer").id))
     raise AssertionError(f"no factory for {kind!r}")
 
 
 # Every row a refused request could create, change or delete (API keys are left out: using one
 # stamps last_used_at).
-SNAPSHOT_MODELS = [Assistant, DataSource, Thread, Message, Run, RunEvent, Confirmation, Artifact, Question, Response, EndUser, Session]
+SNAPSHOT_MODELS = [
+    Assistant, DataSource, Thread, Message, Run, RunEvent, Confirmation, Artifact, Question, Response, EndUser, Session,
+    ContextState, Instruction, GoldenSql, TableDescription, Prompt, SqlGeneration, NlGeneration,
+]
 
 
 def snapshot() -> dict:
