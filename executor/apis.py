@@ -66,9 +66,13 @@ class UploadApi(APIView):
                    415: OpenApiResponse(ERROR, description="Not a CSV, TSV, Parquet, JSON-lines or XLSX file")},
     )
     def post(self, request):
+        files = []
         try:
-            files = [stage(uploaded) for uploaded in request.FILES.getlist("file")]
+            for uploaded in request.FILES.getlist("file"):
+                files.append(stage(uploaded))
         except UploadError as exc:
+            for incoming in files:  # the ones staged before the refused one
+                incoming.path.unlink(missing_ok=True)
             return Response(_error_body(exc), status=exc.status)
         unknown = sorted(set(request.data) - {"file", "name"})
         name = request.data.get("name") or ""

@@ -147,6 +147,8 @@ def test_unsupported_types_empty_requests_and_unknown_fields_are_refused(data_di
     client = client_for()
     response = upload(client, ("notes.exe", b"MZ"))
     assert response.status_code == 415 and response.json()["code"] == "unsupported_file_type"
+    response = upload(client, ("fine.csv", b"a\n1\n"), ("notes.exe", b"MZ"))  # the staged first file goes too
+    assert response.status_code == 415
     response = client.post(URL, {"name": "nothing"})
     assert response.status_code == 400 and response.json()["code"] == "no_file"
     response = upload(client, ("a.csv", b"a\n1\n"), name="x" * 300)
