@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from .env import env_bool, env_float, env_int, env_list, env_str
 
@@ -154,7 +154,10 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # started without -Q consumes both.
 AGENT_QUEUE = env_str("QUERENT_AGENT_QUEUE", f"{CHANNEL_PREFIX}-agent")
 CELERY_TASK_DEFAULT_QUEUE = env_str("QUERENT_DEFAULT_QUEUE", f"{CHANNEL_PREFIX}-default")
-CELERY_TASK_QUEUES = (Queue(AGENT_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE))
+# Each queue on its own exchange and routing key, as Celery creates a missing queue: a Queue with
+# no exchange would be bound to the default exchange with the default routing key, beside the
+# default queue, and a task sent to one would reach both.
+CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in (AGENT_QUEUE, CELERY_TASK_DEFAULT_QUEUE))
 CELERY_TASK_ROUTES = {
     "threads.tasks.*": {"queue": AGENT_QUEUE}, "responses.tasks.*": {"queue": AGENT_QUEUE}, "executor.tasks.*": {"queue": AGENT_QUEUE},
 }

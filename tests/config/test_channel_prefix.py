@@ -42,6 +42,20 @@ def test_queue_names_follow_the_prefix_unless_named(tmp_path):
     assert _settings(named, "AGENT_QUEUE", "CELERY_TASK_DEFAULT_QUEUE") == ["agents", "misc"]
 
 
+def test_each_queue_has_its_own_binding(tmp_path):
+    """A task reaches one queue: the agent and default queues never share an exchange and routing key."""
+    code = ("import django, json; django.setup(); from config.celery import app; q = app.amqp.queues; "
+            "route = app.amqp.router.route({}, 'threads.tasks.execute_run')['queue']; "
+            "print(json.dumps({'bindings': sorted([n, q[n].exchange.name, q[n].routing_key] for n in q), "
+            "'run': [route.name, route.exchange.name, route.routing_key]}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={**_env(tmp_path, "shop"), "DJANGO_SETTINGS_MODULE": "config.settings"})
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["bindings"] == [["shop-agent", "shop-agent", "shop-agent"], ["shop-default", "shop-default", "shop-default"]]
+    assert found["run"] == ["shop-agent", "shop-agent", "shop-agent"]
+
+
 def test_redis_keys_cache_and_channels_carry_the_prefix(tmp_path):
     env = _env(tmp_path, "shop", REDIS_URL="redis://127.0.0.1:6379/0")
     broker, backend, cache = _settings(env, "CELERY_BROKER_TRANSPORT_OPTIONS", "CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS", "CACHES")
