@@ -68,9 +68,9 @@ def _engine(wrap=lambda view_class: view_class):
 engine = _engine()
 
 sdk = [
+    *_engine(_sdk),  # first: database-connections/drivers before database-connections/<id>
     *both("database-connections", _sdk(seed_apis.ConnectionListApi).as_view(), "dh-sdk-connections"),
     *both("database-connections/<str:connection_id>", _sdk(seed_apis.ConnectionDetailApi).as_view(), "dh-sdk-connection"),
-    *_engine(_sdk),
 ]
 
 root = [

@@ -51,6 +51,8 @@ def test_bad_input_is_refused_by_name_and_writes_nothing(api, source, mount):
     assert not GoldenSql.objects.exists() and not Instruction.objects.exists() and not Prompt.objects.exists()
     assert api.get(f"{mount}/sql-generations/{uuid.uuid4()}/execute").status_code == 404
     assert api.get(f"{mount}/query-history").status_code == 400
+    drivers = api.get(f"{mount}/database-connections/drivers")  # not taken for a connection id
+    assert drivers.status_code == 200 and {"driver": "sqlite", "name": "SQLite"} in drivers.json()
 
 
 def test_a_write_is_never_run_given_or_generated(api, source, eager_worker, model, demo_url):
