@@ -161,3 +161,30 @@ def test_embeddings_find_an_example_no_word_of_the_question_matches(demo_sqlite_
     assert llm.embedding_requests[-1]["input"] == [question]
     settings.EMBEDDINGS_MODEL = ""
     assert context_for(demo, question, OWNER).examples == []  # lexical similarity alone finds nothing
+
+
+def test_a_duckdb_source_is_scanned_and_prompted_through_the_same_core(settings, tmp_path):
+    """Engines without a raw connection here are read through run_sql, query by query."""
+    import duckdb
+
+    settings.SQLITE_DATA_SOURCE_DIRS = [str(tmp_path)]
+    path = tmp_path / "shop.duckdb"
+    conn = duckdb.connect(str(path))
+    conn.execute("CREATE TABLE region (id INTEGER PRIMARY KEY, name VARCHAR)")
+    conn.execute("CREATE TABLE sales (id INTEGER PRIMARY KEY, region_id INTEGER REFERENCES region(id), amount DECIMAL(10,2))")
+    conn.execute("INSERT INTO region VALUES (1, 'North'), (2, 'South')")
+    conn.execute("INSERT INTO sales SELECT i, 1 + i % 2, i * 1.5 FROM range(1, 101) t(i)")
+    conn.close()
+    shop = DataSource(name="Shop", engine="duckdb", connection_url=f"duckdb:///{path}")
+    shop.assign_owner(OWNER)
+    shop.save()
+    state = scan(shop)
+    assert state.scan_status == ContextState.ScanStatus.DONE and state.scan_tables_done == 2
+    region = TableDescription.objects.get(data_source=shop, table_name="region")
+    assert region.row_count == 2 and next(c for c in region.columns if c["name"] == "name")["categories"] == ["North", "South"]
+    with pytest.raises(ValidationError, match="not a read-only query"):
+        services.golden_sqls_add(OWNER, [{"data_source": shop, "prompt_text": "x", "sql": "COPY sales TO '/tmp/x.csv'"}])
+    services.golden_sqls_add(OWNER, [{"data_source": shop, "prompt_text": "Sales per region", "sql": "SELECT region_id, sum(amount) FROM sales GROUP BY 1"}])
+    context = context_for(shop, "total sales of each region", OWNER)
+    assert context.examples[0].prompt_text == "Sales per region" and "DuckDB database 'Shop'" in context.schema
+    assert "values: North|South" in context.schema
