@@ -310,6 +310,8 @@ AGENT_MAX_STEPS = env_int("QUERENT_MAX_STEPS", 10)
 CONFIRMATION_TIMEOUT = env_float("QUERENT_CONFIRMATION_TIMEOUT", 300.0)
 RUN_STALE_AFTER = env_float("QUERENT_RUN_STALE_AFTER", 120.0)
 RUN_MAX_ATTEMPTS = env_int("QUERENT_RUN_MAX_ATTEMPTS", 2)
+# How long POST /threads/{id}/cancel waits for the runs it stopped to end, to reply with where they ended.
+RUN_CANCEL_REPLY_WAIT = env_float("QUERENT_RUN_CANCEL_REPLY_WAIT", 10.0)
 # How long a worker waits for a run dispatched before its write committed (a new thread's first).
 RUN_VISIBLE_WITHIN = env_float("QUERENT_RUN_VISIBLE_WITHIN", 5.0)
 HEARTBEAT_INTERVAL = env_float("QUERENT_HEARTBEAT_INTERVAL", 10.0)

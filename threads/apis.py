@@ -1,5 +1,6 @@
 """DRF views over threads: listing, detail, confirmations, cancel (PromptQL dialect + Querent extras)."""
 
+from django.conf import settings
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound
@@ -42,9 +43,6 @@ class UserConfirmationApi(APIView):
         return Response({})  # an already decided confirmation: services.Conflict, a 409
 
 
-CANCEL_REPLY_WAIT = 10.0  # seconds
-
-
 class CancelRunApi(APIView):
     @extend_schema(summary="Cancel the thread's active run", request=None, responses={200: dict, **errors(401, 404)})
     def post(self, request, thread_id):
@@ -55,5 +53,5 @@ class CancelRunApi(APIView):
         # The reply shows where each run ended, not the state it was in when asked to stop: a run
         # waiting for approval or computing stops within moments; one still stopping after the
         # wait says so with cancel_requested.
-        ended = [services.wait_for_run(run.id, timeout=CANCEL_REPLY_WAIT) for run in runs]
+        ended = [services.wait_for_run(run.id, timeout=settings.RUN_CANCEL_REPLY_WAIT) for run in runs]
         return Response({"cancelled": [{**run_dict(run), "cancel_requested": True} for run in ended]})

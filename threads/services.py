@@ -170,7 +170,8 @@ def wait_for_run(run_id, *, timeout: float) -> Run:
         run = Run.objects.get(pk=run_id)
         if run.is_terminal or time.monotonic() >= deadline:
             return run
-        connection.close()
+        if not connection.in_atomic_block:
+            connection.close()  # no connection held while sleeping (inside a transaction it must stay)
         time.sleep(interval)
         interval = min(interval * 1.5, 0.25)
 
@@ -214,7 +215,8 @@ def wait_for_outcome(run_id, *, timeout: float) -> tuple[Run, Confirmation | Non
                 return run, waiting
         if time.monotonic() >= deadline:
             return run, None
-        connection.close()
+        if not connection.in_atomic_block:
+            connection.close()  # no connection held while sleeping (inside a transaction it must stay)
         time.sleep(interval)
         interval = min(interval * 1.5, 0.25)
 
