@@ -93,7 +93,7 @@ def _close_interrupted_tool_calls(run: Run) -> None:
     """A previous attempt died inside a tool call: record that, rather than run the code twice.
     Its pending confirmation is closed: nobody waits on it any more, and an approval given now
     must not look as if it did something."""
-    store.close_confirmations(Confirmation.objects.filter(run=run), Confirmation.Status.CANCELED, "worker lost")
+    store.close_confirmations(Confirmation.objects.filter(run=run), Confirmation.Status.CANCELLED, "worker lost")
     answered = set(Message.objects.filter(thread_id=run.thread_id, role=Message.Role.TOOL).values_list("tool_call_id", flat=True))
     for message in Message.objects.filter(thread_id=run.thread_id, run=run, role=Message.Role.AI):
         for call in message.tool_calls:
@@ -248,6 +248,11 @@ class AgentLoop:
         # Checked as a data source, for whoever asked (DESIGN §9): a session, assistant or thread
         # they may use does not make its data source theirs. DataSourceUnavailable fails the run.
         data_source = self.assistant.data_source if self.assistant else None
+        self.statement = (run.config or {}).get("statement")
+        if self.statement:  # a statement chosen before the run, on its own data source (run_statement)
+            from executor.models import DataSource
+
+            data_source = DataSource.objects.filter(pk=self.statement.get("data_source_id")).first()
         acting = acting_principal(run, self.thread)
         self.data_source = data_source if acting is None else data_source_for_use(acting, data_source)
         self.usage = dict(run.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cost_usd": 0.0})
@@ -287,6 +292,9 @@ class AgentLoop:
         return [system]
 
     def run_loop(self) -> None:
+        if self.statement:
+            self.run_statement(self.statement["sql"])
+            return
         if bots.bot_type(self.assistant) == "agent":
             system = self.base_messages()
         else:  # OpenGPTs' chatbot and RAGBot: no database and no tools to explain
@@ -315,6 +323,34 @@ class AgentLoop:
                 cancelled = self._execute_tool_call(call)
                 if cancelled:
                     raise RunCancelled()
+
+    def run_statement(self, sql: str) -> None:
+        """One statement, no model (a Dataherald response whose query changes data): it goes through
+        the SQL guard like a tool's, so a write waits for its confirmation, runs at most once when
+        approved, and the outcome (rows, or why it did not run) is the answer's metadata."""
+        import json
+
+        from django.core.serializers.json import DjangoJSONEncoder
+
+        from executor.sandbox import ToolError
+        from executor.sandbox.host_calls import StopSnippet
+
+        host = RunSandboxHost(self.run, self.thread, self.data_source, f"statement-{self.run.id}")
+        try:
+            rows = host.run_sql(sql)
+        except StopSnippet:
+            raise HandOver() from None
+        except ToolError as exc:
+            if host.cancelled:
+                raise RunCancelled() from None
+            outcome, text = {"error": str(exc)}, f"The statement was not run: {exc}"
+        else:
+            rows = json.loads(json.dumps(rows, cls=DjangoJSONEncoder))  # dates and decimals as the API shows them
+            outcome = {"columns": list(rows[0]) if rows else [], "rows": rows}
+            text = f"The statement ran: {len(rows)} row{'s' if len(rows) != 1 else ''} returned."
+        message = Message(thread_id=self.run.thread_id, run=self.run, role=Message.Role.AI, content=text, metadata={"statement": outcome})
+        self.answer = (message, RunEvent(thread_id=self.run.thread_id, run_id=self.run.id, type="assistant_response_message",
+                                         data={"text": text, "tool_calls": []}, message_id=message.id))
 
     def _call_llm(self, messages, tools):
         message_id = uuid.uuid4()  # deltas and the final message share it, so clients can grow one bubble
@@ -421,7 +457,7 @@ def hand_over(run: Run, loop: "AgentLoop | None") -> None:
     """Put the run back in the queue for another worker, with what this attempt used so far."""
     used = {"usage": loop.usage, "timings": loop.timings, "steps": loop.run.steps} if loop is not None else {}
     with transaction.atomic():
-        store.close_confirmations(Confirmation.objects.filter(run=run), Confirmation.Status.CANCELED, "worker shutdown")
+        store.close_confirmations(Confirmation.objects.filter(run=run), Confirmation.Status.CANCELLED, "worker shutdown")
         store.requeue_run(run, reason="worker shutting down", **used)
 
 

@@ -166,7 +166,7 @@ class Confirmation(models.Model):
         APPROVED = "APPROVED"
         DENIED = "DENIED"
         TIMED_OUT = "TIMED_OUT"
-        CANCELED = "CANCELED"
+        CANCELLED = "CANCELLED"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="confirmations")

@@ -111,7 +111,7 @@ def do_cancel_runs(thread: Thread) -> list[Run]:
     with transaction.atomic():
         runs = list(Run.objects.select_for_update().filter(thread=thread, status__in=Run.ACTIVE))
         Run.objects.filter(pk__in=[run.pk for run in runs]).update(cancel_requested=True)
-        store.close_confirmations(Confirmation.objects.filter(run__in=runs), Confirmation.Status.CANCELED, "cancel")
+        store.close_confirmations(Confirmation.objects.filter(run__in=runs), Confirmation.Status.CANCELLED, "cancel")
         for run in runs:
             run.cancel_requested = True
             if run.status == Run.Status.QUEUED:
@@ -223,7 +223,7 @@ def wait_for_outcome(run_id, *, timeout: float) -> tuple[Run, Confirmation | Non
 
 def withdraw_pending_changes(thread: Thread, *, timeout: float = 30.0) -> list[Confirmation]:
     """A new message while a change waits for approval withdraws it: the confirmation is closed as
-    CANCELED (nothing is written), the run that asked stops, and this returns once it has, so the
+    CANCELLED (nothing is written), the run that asked stops, and this returns once it has, so the
     new message can start. Runs that are computing (not waiting for a person) are left alone."""
     waiting = list(Confirmation.objects.filter(thread=thread, status=Confirmation.Status.PENDING, run__status=Run.Status.REQUIRES_ACTION))
     if not waiting:

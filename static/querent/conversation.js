@@ -10,7 +10,7 @@ const DECIDED_TEXT = {
   APPROVED: "Approved — the statement runs now.",
   DENIED: "Denied — the statement was not run.",
   TIMED_OUT: "Nobody decided in time — the statement was not run.",
-  CANCELED: "Cancelled — the statement was not run.",
+  CANCELLED: "Cancelled — the statement was not run.",
 };
 
 /** Streamed text as plain text; artifact tags (whole or still arriving) become a short marker. */

@@ -51,11 +51,11 @@ def test_worker_sigterm_hands_over_a_run_waiting_for_approval(rolling, llm, tena
     assert [e["id"] for e in log] == list(range(1, len(log) + 1))
     kinds = [e["event"] for e in log]
     handover = kinds.index("run_retry")
-    assert kinds[handover - 1] == "confirmation_decided" and log[handover - 1]["data"]["status"] == "CANCELED"
+    assert kinds[handover - 1] == "confirmation_decided" and log[handover - 1]["data"]["status"] == "CANCELLED"
     assert log[handover]["data"]["reason"] == "worker shutting down"
     detail = thread_detail(rolling, user, thread_id)
     assert detail["runs"][0]["status"] == "completed" and detail["runs"][0]["attempts"] == 2
-    assert [c["status"] for c in detail["confirmations"]] == ["CANCELED"]
+    assert [c["status"] for c in detail["confirmations"]] == ["CANCELLED"]
     # The approval that nobody waits for any more is refused, not silently accepted.
     late = httpx.post(
         f"{rolling.base_url}/threads/{thread_id}/user_confirmation",

@@ -89,14 +89,14 @@ def test_bi_write_answers_at_once_then_approve_deny_and_withdraw(stack, llm, wri
     assert "did not approve" in tool_result
     assert credits(url) == before + 1
 
-    # Another message while a change waits withdraws it (CANCELED, not written) and is answered.
+    # Another message while a change waits withdraws it (CANCELLED, not written) and is answered.
     script_refund(llm, "One more refund", "unused")
     change = api.post(f"{base}/messages", json={"message": "One more refund"}, headers=auth).json()["pending_confirmation"]
     llm.script(text("Hello again."), match="never mind")
     moved_on = api.post(f"{base}/messages", json={"message": "never mind, hello"}, headers=auth)
     assert moved_on.status_code == 200 and moved_on.json()["response"] == "Hello again.", moved_on.text
     late = api.post(f"{base}/confirmations/{change['confirmation_id']}", json={"approve": True}, headers=auth)
-    assert late.status_code == 409 and "CANCELED" in late.json()["detail"]
+    assert late.status_code == 409 and "CANCELLED" in late.json()["detail"]
     assert credits(url) == before + 1
 
     # Bad decisions are 4xx: an unknown id, another session's, a body that is not a boolean.

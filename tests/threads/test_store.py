@@ -197,14 +197,14 @@ def test_every_way_a_confirmation_ends_writes_its_event_and_wakes_the_waiter(sto
         expected = Confirmation.Status.DENIED
     elif close == "cancel":
         services.do_cancel_runs(thread)
-        expected = Confirmation.Status.CANCELED
+        expected = Confirmation.Status.CANCELLED
     elif close == "timeout":
         Confirmation.objects.filter(pk=confirmation.pk).update(expires_at=confirmation.created_at)
         assert engine.wait_for_decision(run, confirmation) == Confirmation.Status.TIMED_OUT
         expected = Confirmation.Status.TIMED_OUT
     else:
         engine.hand_over(Run.objects.get(pk=run.pk), None)
-        expected = Confirmation.Status.CANCELED
+        expected = Confirmation.Status.CANCELLED
     assert Confirmation.objects.get(pk=confirmation.pk).status == expected
     assert signalled == [str(confirmation.pk)]
     decided = RunEvent.objects.filter(thread=thread, type="confirmation_decided").values_list("payload", flat=True)

@@ -99,7 +99,7 @@ def test_cancel_a_waiting_run(stack, llm, tenant_demo):
     assert "cancelled" in after[0].data["output"]["error"]
     detail = httpx.get(f"{stack.base_url}/threads/{thread_id}", headers=headers(user), timeout=10).json()
     assert detail["runs"][0]["status"] == "cancelled"
-    assert [c["status"] for c in detail["confirmations"]] == ["CANCELED"]
+    assert [c["status"] for c in detail["confirmations"]] == ["CANCELLED"]
     assert httpx.post(f"{stack.base_url}/threads/{thread_id}/cancel", headers=headers(user), timeout=10).status_code == 404
 
 
@@ -154,4 +154,4 @@ def test_worker_killed_mid_run_is_retried_on_another_worker(fast_stack, llm, ten
     assert [e["id"] for e in full["events"]] == list(range(1, len(full["events"]) + 1))
     detail = httpx.get(f"{fast_stack.base_url}/threads/{thread_id}", headers=headers(user), timeout=10).json()
     assert detail["runs"][0]["status"] == "completed" and detail["runs"][0]["attempts"] == 2
-    assert [c["status"] for c in detail["confirmations"]] == ["CANCELED"]
+    assert [c["status"] for c in detail["confirmations"]] == ["CANCELLED"]
