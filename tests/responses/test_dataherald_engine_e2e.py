@@ -1,6 +1,7 @@
 """Dataherald's engine paths under /api/v1/ with httpx against the live stack, on a PostgreSQL
 database of 1,000 tables: scan, context, generation, execution, and what the model is sent; and
-the run engine's prompt (an OpenGPTs agent on the same source) built from the same context."""
+the run engine's prompt built from the same context in every other dialect (OpenGPTs, PromptQL,
+BI and Julep on the same source)."""
 
 import csv
 import io
@@ -132,3 +133,44 @@ def test_engine_paths_on_a_thousand_tables(stack, llm, wide_pg_url):
     assert "Count parcels with count(*)." in system
     assert f"Question: {QUESTION}\nSQL: {CARRIER_SQL}" in system  # the promoted answer, now an example
     assert f"\n{RELEVANT} [~200 rows] -- One row per parcel sent" in system and "more tables not shown" in system
+
+    # PromptQL, BI and Julep on the same source: each dialect's model request carries the same context.
+    def assert_context_sent(question: str) -> None:
+        sent = [r for r in llm.requests if question in json.dumps(r["messages"])]
+        assert sent, f"the model was never asked {question!r}"
+        system = system_of(sent[0])
+        assert "Count parcels with count(*)." in system
+        assert f"Question: {QUESTION}\nSQL: {CARRIER_SQL}" in system
+        assert f"\n{RELEVANT} [~200 rows] -- One row per parcel sent" in system and "more tables not shown" in system
+
+    def unique(question: str) -> str:
+        asked = f"{question} ({uuid.uuid4().hex[:6]})"
+        llm.script([text("I would count parcels per carrier.")] * 3, match=asked)
+        return asked
+
+    asked = unique("How many parcels per carrier, PromptQL")
+    answered = httpx.post(f"{stack.base_url}/threads", headers=headers(admin), timeout=TIMEOUT,
+                          json={"message": asked, "assistant_id": assistant["assistant_id"], "stream": False})
+    assert answered.status_code == 200, answered.text
+    assert_context_sent(asked)
+
+    asked = unique("How many parcels per carrier, BI")
+    session = httpx.post(f"{stack.base_url}/api/v1/bi/sessions", headers=headers(admin), timeout=TIMEOUT,
+                         json={"user_id": "analyst-1", "agent_id": assistant["assistant_id"]})
+    assert session.status_code == 201, session.text
+    httpx.post(f"{stack.base_url}/api/v1/bi/sessions/{session.json()['session_id']}/messages", headers=headers(admin),
+               timeout=TIMEOUT, json={"message": asked})
+    assert_context_sent(asked)
+
+    asked = unique("How many parcels per carrier, Julep")
+    agent = httpx.post(f"{stack.base_url}/api/agents", headers=headers(admin), timeout=TIMEOUT,
+                       json={"name": "Parcels", "data_source_id": db})
+    assert agent.status_code == 201, agent.text
+    user = httpx.post(f"{stack.base_url}/api/users", headers=headers(admin), timeout=TIMEOUT, json={"name": "Ana"}).json()
+    julep = httpx.post(f"{stack.base_url}/api/sessions", headers=headers(admin), timeout=TIMEOUT,
+                       json={"agent_id": agent.json()["id"], "user_id": user["id"]})
+    assert julep.status_code == 201, julep.text
+    chat = httpx.post(f"{stack.base_url}/api/sessions/{julep.json()['id']}/chat", headers=headers(admin), timeout=TIMEOUT,
+                      json={"messages": [{"role": "user", "content": asked}]})
+    assert chat.status_code == 200, chat.text
+    assert_context_sent(asked)
