@@ -16,8 +16,9 @@ import threading
 
 from django.db import close_old_connections
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -43,6 +44,15 @@ class EventStreamRenderer(BaseRenderer):
         return sse_frame("error", data).decode() if data is not None else ""
 
 
+class AcceptHeaderOnly(DefaultContentNegotiation):
+    """The Accept header picks JSON or the event stream; DRF's `?format=` override is not part of
+    this API (an unknown one was a bare 404), so it is ignored here and left out of the schema."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        accepted = [r for r in renderers if r.media_type in request.headers.get("Accept", "")] or renderers[:1]
+        return accepted[0], accepted[0].media_type
+
+
 def data_source_out(data_source) -> dict:
     upload = (data_source.metadata or {}).get("upload", {})
     return {"id": str(data_source.id), "name": data_source.name, "engine": data_source.engine,
@@ -57,8 +67,10 @@ def _error_body(exc: UploadError) -> dict:
 class UploadApi(APIView):
     parser_classes = [MultiPartParser]
     renderer_classes = [JSONRenderer, EventStreamRenderer]
+    content_negotiation_class = AcceptHeaderOnly
 
     @extend_schema(
+        parameters=[OpenApiParameter("format", exclude=True)],
         summary="Upload CSV, TSV, Parquet, JSON-lines or XLSX files as a new data source (one table per file or sheet)",
         request={"multipart/form-data": {"type": "object", "properties": {
             "file": {"type": "array", "items": {"type": "string", "format": "binary"}}, "name": {"type": "string"}}}},

@@ -55,6 +55,12 @@ Patches, one per non-public thing used:
    limit: uploads over it are refused, nothing is let through); caught by
    tests/executor/test_uploads_e2e.py (an upload over the general limit succeeds, one over the
    upload limit is a 413 before the body is read).
+8. ``BodyLimitRequest.__init__`` passes Twisted's documented ``parsePOSTFormSubmission=False``
+   (``twisted.web.http.Request``, Twisted 24.7+): Twisted otherwise parses every multipart and
+   URL-encoded POST body into ``request.args`` with the ``email`` package, in memory, before
+   daphne reads it (daphne never uses ``args``); a 64 MB multipart upload grew the web process by
+   about 700 MB. Not a private API; listed here because it changes Twisted's behaviour for
+   daphne. Caught by test_multipart_body_is_handed_to_daphne_without_twisted_parsing_it.
 
 What the client sees: ``413`` with ``{"detail": "...limit of N bytes.", "code": "request_too_large"}``
 and ``Connection: close``. The server stops reading at once, sends the answer, closes its sending
@@ -102,6 +108,14 @@ class BodyLimitRequest(WebRequest):
     _body_refused = False
     _body_received = 0
     _close_call = None
+
+    def __init__(self, channel, *args, **kwargs):
+        # Twisted parses every multipart and URL-encoded POST body into request.args before daphne
+        # sees it, in memory (a 64 MB file upload grew the process by about 700 MB); daphne reads
+        # only the body itself, so that parse is turned off with Twisted's documented
+        # `parsePOSTFormSubmission` argument (Twisted 24.7+).
+        kwargs.setdefault("parsePOSTFormSubmission", False)
+        super().__init__(channel, *args, **kwargs)
 
     @property
     def _body_limit(self) -> int:

@@ -113,6 +113,25 @@ def test_body_within_the_limit_is_handed_to_daphne(framing):
     protocol.connectionLost(None)
 
 
+def test_multipart_body_is_handed_to_daphne_without_twisted_parsing_it(monkeypatch):
+    # Twisted would parse a multipart POST into request.args, in memory, before daphne reads the
+    # body (hundreds of MB for a large file upload); the request class turns that parse off.
+    import twisted.web.http
+
+    parsed = []
+    real = twisted.web.http._getMultiPartArgs
+    monkeypatch.setattr(twisted.web.http, "_getMultiPartArgs", lambda *a: parsed.append(a) or real(*a))
+    monkeypatch.setattr(FakeServer, "max_body_bytes", 1000)
+    server, protocol, transport = connect()
+    body = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\nx,y\n1,2\n\r\n--b--\r\n"
+    protocol.dataReceived(b"POST /api/v1/data-sources/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                          b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    [(scope, messages)] = server.started
+    assert b"".join(m["body"] for m in messages) == body
+    assert parsed == []
+    protocol.connectionLost(None)
+
+
 def test_refused_connection_is_dropped_after_the_grace_and_the_timer_goes_with_it(monkeypatch):
     scheduled = []
 
