@@ -15,9 +15,10 @@ from executor.selectors import data_source_for_use
 from executor.services import NeedsConfirmation, SqlError, check_may_change, require_tenant_admin
 
 from . import selectors, services
+from .prompts import WRITES_ELSEWHERE
 from .generation import Flags
 from .serializers import (
-    ConnectionInSerializer, ConnectionUpdateSerializer, QuestionFlagsSerializer, QuestionInSerializer,
+    ConfirmationDecisionSerializer, ConnectionInSerializer, ConnectionUpdateSerializer, QuestionFlagsSerializer, QuestionInSerializer,
     QuestionListSerializer, ResponseFlagsSerializer, ResponseInSerializer, ResponseListSerializer,
     SqlExecutionInSerializer, connection_out, question_out, response_out,
 )
@@ -60,6 +61,7 @@ def _answer(question, *, sql_query, flags: Flags):
         ) from None
     except services.GenerationUnavailable as exc:
         raise ServiceUnavailable(str(exc)) from None
+    services.await_write(response)  # a write answers at once with the change that waits for approval
     return ApiResponse(response_out(response), status=status.HTTP_201_CREATED)
 
 
@@ -156,6 +158,16 @@ class ResponseDetailApi(APIView):
         return ApiResponse(response_out(selectors.response_get(request.user, response_id)))
 
 
+class ResponseConfirmationApi(APIView):
+    @extend_schema(summary="Approve or deny the change a response waits on; answers with the response as it continues",
+                   request=ConfirmationDecisionSerializer, responses={200: dict, **errors(400, 401, 404, 409)})
+    def post(self, request, response_id, confirmation_id):
+        response = selectors.response_get(request.user, response_id)
+        data = _valid(ConfirmationDecisionSerializer, request.data)
+        services.decide_write(request.user, response, confirmation_id, approve=data["approve"])
+        return ApiResponse(response_out(response))
+
+
 class ResponseFileApi(APIView):
     @extend_schema(summary="The response's CSV file, streamed", responses={(200, "text/csv"): bytes, **errors(401, 404, 502)})
     def get(self, request, response_id):
@@ -186,7 +198,7 @@ class SqlExecutionApi(APIView):
         try:
             result = services.execute_query(data_source, data["sql"])
         except NeedsConfirmation as exc:
-            raise ValidationError({"sql_query": [f"Refused, nothing was changed: {exc.reason}."]}) from None
+            raise ValidationError({"sql_query": [f"Refused, nothing was changed: {exc.reason}. {WRITES_ELSEWHERE}"]}) from None
         except SqlError as exc:
             raise ValidationError({"sql_query": [exc.message]}) from None
         rows = [[row[name] for name in result.columns] for row in result.rows]

@@ -24,6 +24,7 @@ from executor.selectors import data_source_for_use
 from executor.services import NeedsConfirmation, SqlError, read_stream, run_sql
 
 from .generation import INVALID, VALID, Draft, Flags, generate
+from .prompts import WRITES_ELSEWHERE
 from .services import GenerationPending, GenerationUnavailable
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,8 @@ def _finish(item: SqlGeneration, draft: Draft) -> None:
     item.error = draft.error_message if item.status != SqlGeneration.Status.VALID else None
     if draft.sql_generation_status not in (VALID, INVALID) and not item.error:
         item.error = "No SQL was written."
+    if draft.pending_write:  # this API has no confirmation step: a write is never run here
+        item.error = f"This SQL changes data; it is never run here, and nothing was changed. {WRITES_ELSEWHERE}"
     item.confidence_score = draft.confidence_score
     item.tokens_used = draft.total_tokens
     item.cost_usd = draft.total_cost
@@ -171,7 +174,7 @@ def _runnable(generation: SqlGeneration) -> str:
     verdict = context_services.classify(generation.sql, dialect=context_services.DIALECTS.get(
         generation.prompt.data_source.engine, generation.prompt.data_source.engine), actions=generation.prompt.data_source.actions or ())
     if verdict.kind == "write":
-        raise WriteRefused(f"This SQL changes data ({verdict.reason}); a generated write is never run here, and nothing was changed.")
+        raise WriteRefused(f"This SQL changes data ({verdict.reason}); a generated write is never run here, and nothing was changed. {WRITES_ELSEWHERE}")
     return generation.sql
 
 
@@ -181,7 +184,7 @@ def execute(principal: Principal, generation: SqlGeneration, *, max_rows: int) -
     try:
         found = run_sql(data_source, sql)
     except NeedsConfirmation as exc:
-        raise WriteRefused(f"This SQL changes data ({exc.reason}); it is never run here, and nothing was changed.") from None
+        raise WriteRefused(f"This SQL changes data ({exc.reason}); it is never run here, and nothing was changed. {WRITES_ELSEWHERE}") from None
     return found.rows[:max_rows]
 
 
@@ -197,7 +200,7 @@ def csv_text(principal: Principal, generation: SqlGeneration) -> str:
             for row in rows:
                 writer.writerow(["" if row[c] is None else safe_cell(row[c]) for c in columns])
     except NeedsConfirmation as exc:
-        raise WriteRefused(f"This SQL changes data ({exc.reason}); it is never run here, and nothing was changed.") from None
+        raise WriteRefused(f"This SQL changes data ({exc.reason}); it is never run here, and nothing was changed. {WRITES_ELSEWHERE}") from None
     return buffer.getvalue()
 
 

@@ -50,9 +50,11 @@ class Draft:
     total_tokens: int = 0
     total_cost: float = 0.0
     confidence_score: float | None = None
+    # Not a Response field: the statement that waits for approval (services starts its run).
+    pending_write: str | None = None
 
     def fields(self) -> dict:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "pending_write"}
 
 
 @dataclass
@@ -122,12 +124,15 @@ class _Generation:
         self.draft.sql_generation_status = VALID
 
     def refuse(self, exc: NeedsConfirmation, *, generated: bool) -> None:
+        """A query that changes data is not run here: it waits for a person's approval, then the
+        engine runs exactly this statement (services.build_response starts that run)."""
         who = "The generated query" if generated else "The query"
-        self.draft.sql_generation_status = INVALID
+        self.draft.sql_generation_status = NONE
+        self.draft.pending_write = exc.sql
         self.draft.error_message = (
-            f"{who} was refused and nothing was changed: {exc.reason}. Responses only run queries that read data."
+            f"{who} changes data ({exc.reason}), so it waits for approval; nothing has been changed yet."
         )
-        self.step(f"refused by the SQL guard, nothing changed: {exc.reason}")
+        self.step(f"held by the SQL guard for approval, nothing changed yet: {exc.reason}")
 
     # --- the steps -----------------------------------------------------------------------
 

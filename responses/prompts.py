@@ -5,6 +5,12 @@ from __future__ import annotations
 import json
 import re
 
+# Where a write can be asked for, for the endpoints that never run one.
+WRITES_ELSEWHERE = (
+    "To change data, ask for it as a question (POST /api/v1/questions or /api/v1/responses): the change is "
+    "shown with its exact SQL and runs only once you approve it; or ask in the chat page."
+)
+
 ENGINE_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite", "mysql": "MySQL/MariaDB", "duckdb": "DuckDB"}
 RESULT_PREVIEW_ROWS = 50
 RESULT_PREVIEW_CHARS = 8000

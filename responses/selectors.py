@@ -49,3 +49,24 @@ def response_get(principal: Principal, response_id) -> Response:
 
 def page(queryset, *, offset: int, limit: int):
     return queryset[offset : offset + min(limit, MAX_PAGE)]
+
+
+def write_run(response: Response):
+    """The engine's run that executes the response's held write (its thread has the response's id), if any."""
+    from threads.models import Run
+
+    return Run.objects.filter(thread_id=response.pk).order_by("created_at").first()
+
+
+def write_state(response: Response) -> dict | None:
+    """The held write as it is now: its run, its confirmation (the latest) and, once the run ended,
+    the statement's outcome ({columns, rows} or {error}). None for a response that held no write."""
+    from threads.models import Confirmation, Message
+
+    run = write_run(response)
+    if run is None:
+        return None
+    confirmation = Confirmation.objects.filter(run=run).order_by("-created_at").first()
+    answer = Message.objects.filter(run=run, role=Message.Role.AI).order_by("-seq").first()
+    outcome = (answer.metadata or {}).get("statement") if answer is not None else None
+    return {"run": run, "confirmation": confirmation, "outcome": outcome}

@@ -151,7 +151,62 @@ class SqlExecutionInSerializer(serializers.Serializer):
         return attrs
 
 
+class ConfirmationDecisionSerializer(serializers.Serializer):
+    approve = StrictBooleanField()
+
+
+def decide_path(response: Response, confirmation) -> str:
+    return f"/api/v1/responses/{response.id}/confirmations/{confirmation.id}"
+
+
+def holds_write(response: Response) -> bool:
+    """A response whose query changes data is stored with its SQL and status NONE (no other
+    response has SQL and NONE): its outcome lives on the engine's run that executes it."""
+    return response.sql_generation_status == Response.Status.NONE and bool(response.sql_query)
+
+
+def _write_fields(response: Response, write: dict) -> dict:
+    """The held write's state over the stored fields. Waiting: status NONE, `pending_confirmation`
+    (the SQL, its id, how to decide) and the same in words as `error_message`. Approved and run:
+    VALID with the statement's rows. Denied, expired, cancelled or failed: INVALID, saying why."""
+    from threads.models import Run
+    from threads.serializers import pending_change, pending_change_text
+
+    run, confirmation, outcome = write["run"], write["confirmation"], write["outcome"]
+    fields = {"pending_confirmation": None}
+    if confirmation is not None:
+        fields["confirmation"] = {"confirmation_id": str(confirmation.id), "sql": confirmation.message, "status": confirmation.status,
+                                  "thread_id": str(confirmation.thread_id)}
+    if confirmation is not None and confirmation.status == confirmation.Status.PENDING and not run.is_terminal:
+        change = pending_change(confirmation, decide_path=decide_path(response, confirmation))
+        fields.update(pending_confirmation=change, error_message=pending_change_text(change))
+    elif run.status == Run.Status.COMPLETED and outcome and "rows" in outcome:
+        rows = len(outcome["rows"])
+        fields.update(sql_generation_status=Response.Status.VALID, sql_query_result=outcome, error_message=None,
+                      response=f"The change was approved and made; the statement returned {rows} row{'s' if rows != 1 else ''}.")
+    elif run.status == Run.Status.COMPLETED and outcome:
+        fields.update(sql_generation_status=Response.Status.INVALID, error_message=f"{outcome['error']} Nothing was changed.")
+    elif run.is_terminal:
+        why = run.error or f"the run that would execute it was {run.status}"
+        fields.update(sql_generation_status=Response.Status.INVALID, error_message=f"The change was not made: {why}.")
+    else:
+        fields["error_message"] = "The change is being prepared or run; GET this response again for its outcome."
+    return fields
+
+
 def response_out(response: Response) -> dict:
+    body = _stored_out(response)
+    body["pending_confirmation"] = None  # a Querent extension: a change waiting for approval
+    if holds_write(response):
+        from .selectors import write_state
+
+        write = write_state(response)
+        if write is not None:
+            body.update(_write_fields(response, write))
+    return body
+
+
+def _stored_out(response: Response) -> dict:
     return {
         "id": str(response.id),
         "question_id": str(response.question_id),

@@ -163,8 +163,59 @@ def build_response(
     flags = Flags(run_evaluator=run_evaluator, sql_response_only=sql_response_only, generate_csv=generate_csv)
     draft = generate(question, response_id=response_id, sql_query=sql_query, flags=flags)
     with transaction.atomic():
-        response, _ = Response.objects.get_or_create(pk=response_id, defaults={"question": question, **draft.fields()})
+        response, created = Response.objects.get_or_create(pk=response_id, defaults={"question": question, **draft.fields()})
+        if created and draft.pending_write:
+            _start_write(response, draft.pending_write)
     return response
+
+
+# --- writes: held for approval, then run by the engine -------------------------------------
+
+
+def _start_write(response: Response, sql: str) -> None:
+    """The engine's run that executes exactly `sql` once a person approves it (threads.engine
+    AgentLoop.run_statement). Its thread has the response's id, so the response finds it by key;
+    it is the question owner's, so the chat page and /threads/{id}/user_confirmation decide it too."""
+    from threads import services as engine
+
+    question = response.question
+    owner = Principal(question.tenant, question.owner)
+    thread = engine.new_thread(
+        owner, assistant=engine.default_assistant(owner), thread_id=response.pk,
+        name=f"Dataherald: {question.question}", metadata={"dataherald_response": str(response.pk)},
+    )
+    config = {"dialect": "dataherald", "statement": {"sql": sql, "data_source_id": str(question.db_connection_id)}}
+    engine.do_start_run(thread, question.question, config=config, acting=owner)
+
+
+def await_write(response: Response, *, timeout: float | None = None) -> None:
+    """For a response whose query waits for approval: return once its run has stopped at the
+    confirmation (or ended), so the answer carries the pending change. Nothing to wait for otherwise."""
+    from threads import services as engine
+
+    from . import selectors
+
+    run = selectors.write_run(response)
+    if run is not None:
+        engine.wait_for_outcome(run.pk, timeout=settings.RESPONSES_TIMEOUT if timeout is None else timeout)
+
+
+def decide_write(principal: Principal, response: Response, confirmation_id, *, approve: bool, timeout: float | None = None) -> None:
+    """Approve or deny the change a response waits on (Http404 when it is not this response's,
+    Conflict when it was decided already), then wait for what the run does with it."""
+    from django.http import Http404
+
+    from threads import services as engine
+    from threads.models import Confirmation, Thread
+
+    thread = Thread.objects.filter(pk=response.pk).first()
+    if thread is None:
+        raise Http404("confirmation not found on this response")
+    try:
+        confirmation = engine.do_decide_confirmation(thread, confirmation_id, approve=approve, decided_by=str(principal))
+    except Confirmation.DoesNotExist:
+        raise Http404("confirmation not found on this response") from None
+    engine.wait_for_outcome(confirmation.run_id, timeout=settings.RESPONSES_TIMEOUT if timeout is None else timeout)
 
 
 def prune_exports(days: float | None = None) -> tuple[int, int]:

@@ -17,6 +17,7 @@ urlpatterns = [
     *both("questions/<str:question_id>", apis.QuestionDetailApi.as_view(), "dh-question"),
     *both("responses", apis.ResponseListApi.as_view(), "dh-responses"),
     *both("responses/<str:response_id>", apis.ResponseDetailApi.as_view(), "dh-response"),
+    *both("responses/<str:response_id>/confirmations/<str:confirmation_id>", apis.ResponseConfirmationApi.as_view(), "dh-response-confirmation"),
     *both("responses/<str:response_id>/file", apis.ResponseFileApi.as_view(), "dh-response-file"),
     *both("sql-query-executions", apis.SqlExecutionApi.as_view(), "dh-sql-executions"),
     *both("heartbeat", apis.HeartbeatApi.as_view(), "dh-heartbeat"),

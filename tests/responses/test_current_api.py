@@ -61,6 +61,7 @@ def test_a_write_is_never_run_given_or_generated(api, source, eager_worker, mode
     before = query(demo_url, "SELECT count(*) FROM artist")
     given = post(api, "/api/v1/prompts/sql-generations", {"prompt": {"db_connection_id": str(source.id), "text": "wipe"}, "sql": "DELETE FROM artist"}).json()
     assert given["status"] == "INVALID" and "nothing was changed" in given["error"]
+    assert "POST /api/v1/questions" in given["error"]  # where a write can be asked for
     model.script([text("```sql\nDROP TABLE artist\n```")], match="remove the artists")
     generated = post(api, "/api/v1/prompts/sql-generations", {"prompt": {"db_connection_id": str(source.id), "text": "remove the artists"}}).json()
     assert generated["status"] == "INVALID" and generated["sql"] == "DROP TABLE artist" and "nothing was changed" in generated["error"]

@@ -72,6 +72,7 @@ def test_generated_query_answers_the_question(stack, llm, alice, connection, dem
     assert set(body) == {
         "id", "question_id", "response", "intermediate_steps", "sql_query", "sql_query_result", "csv_file_path",
         "sql_generation_status", "error_message", "exec_time", "total_tokens", "total_cost", "confidence_score", "created_at",
+        "pending_confirmation",  # a Querent extension: null unless a change waits for approval
     }
     assert body["sql_generation_status"] == "VALID" and body["error_message"] is None
     assert body["sql_query"] == "SELECT count(*) AS artists FROM artist"
@@ -137,8 +138,9 @@ def test_invalid_given_sql_is_not_retried(stack, llm, alice, question):
     assert body["sql_generation_status"] == "INVALID" and 'column "nme" does not exist' in body["error_message"]
     unparsable = call(stack, alice, "POST", "/responses", params={"run_evaluator": "false"},
                       json={"question_id": str(question.id), "sql_query": "SELEC name FROM artist"}).json()
-    assert unparsable["sql_generation_status"] == "INVALID"
-    assert unparsable["error_message"].startswith("The query was refused and nothing was changed: could not parse the statement")
+    # The guard cannot tell what it does, so (as in the chat) it waits for approval instead of running.
+    assert unparsable["sql_generation_status"] == "NONE" and unparsable["pending_confirmation"]["sql"] == "SELEC name FROM artist"
+    assert any("could not parse the statement" in step for step in unparsable["intermediate_steps"])
     assert llm.requests == []
 
 
@@ -150,17 +152,20 @@ def test_invalid_given_sql_is_not_retried(stack, llm, alice, question):
         "SELECT issue_credit(5, 20.00) AS credit_id",
     ],
 )
-def test_generated_write_is_refused_and_never_run(stack, llm, alice, question, demo_pg_url, write_sql):
+def test_generated_write_waits_for_approval_and_denied_is_never_run(stack, llm, alice, question, demo_pg_url, write_sql):
     counts = "SELECT (SELECT count(*) FROM invoice_line), (SELECT count(*) FROM credit)"
     before = demo_rows(demo_pg_url, counts)
     llm.script([sql_reply(write_sql)])
     body = call(stack, alice, "POST", "/responses", params={"run_evaluator": "false"}, json={"question_id": str(question.id)}).json()
-    assert body["sql_generation_status"] == "INVALID"
-    assert body["sql_query"] == write_sql
-    assert body["error_message"].startswith("The generated query was refused and nothing was changed: ")
-    assert "changes data" in body["error_message"] or "read-only mode" in body["error_message"]
+    assert body["sql_generation_status"] == "NONE" and body["sql_query"] == write_sql
+    change = body["pending_confirmation"]
+    assert change["sql"] == write_sql and "needs your approval" in body["error_message"]
+    assert any("changes data" in step or "read-only mode" in step for step in body["intermediate_steps"])
     assert body["sql_query_result"] is None and body["response"] is None
-    assert len(llm.requests) == 1  # a refused write is not sent back for "correction"
+    assert len(llm.requests) == 1  # a write is not sent back for "correction"
+    assert demo_rows(demo_pg_url, counts) == before
+    denied = call(stack, alice, "POST", f"/responses/{body['id']}/confirmations/{change['confirmation_id']}", json={"approve": False})
+    assert denied.status_code == 200 and denied.json()["sql_generation_status"] == "INVALID"
     assert demo_rows(demo_pg_url, counts) == before
 
 
