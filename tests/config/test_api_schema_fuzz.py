@@ -198,6 +198,9 @@ def alice(transactional_db, eager_worker, fresh_demo_sqlite_url, tmp_path, setti
     settings.CSV_S3_BUCKET = None
     settings.SQLITE_DATA_SOURCE_DIRS = [str(tmp_path)]  # where the demo copy is
     settings.CONNECTION_TESTS_PER_MINUTE = 1_000_000  # the fuzzer tests connections far faster than a person
+    # A generated query the guard holds for approval runs in process here, where nobody can approve it
+    # while the request waits: with no time to decide it expires at once (and is never run).
+    settings.CONFIRMATION_TIMEOUT = 0
     user = api_user(tenant="acme", user_id="alice", admin=True)  # a tenant admin: the seeds include a connection
     SEEDS.clear()
     SEEDS.update(_user=user, _demo_url=fresh_demo_sqlite_url)

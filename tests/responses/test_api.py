@@ -157,6 +157,20 @@ def test_given_query_without_a_model_runs_and_scores_by_heuristic(api, alice, pg
     assert any("heuristic confidence 0.6" in step for step in body["intermediate_steps"])
 
 
+@pytest.mark.django_db(transaction=True)  # the engine's run is handed to the worker on commit
+def test_a_held_write_in_process_expires_unanswered(api, alice, pg_source, eager_worker, no_model, settings):
+    """With the worker in process (eager) nobody can approve while the request waits: with no time
+    to decide, the change expires, is not run, and the response says so instead of hanging."""
+    settings.CONFIRMATION_TIMEOUT = 0
+    question = Question.objects.create(question="Wipe", db_connection=pg_source, tenant=alice.tenant, owner=alice.user_id)
+    response = post(api, "/responses", {"question_id": str(question.id), "sql_query": "DELETE FROM artist", "run_evaluator": False})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["sql_generation_status"] == "INVALID" and body["pending_confirmation"] is None
+    assert body["confirmation"]["status"] == "TIMED_OUT" and "Nothing was changed" in body["error_message"]
+    assert post(api, "/sql-query-executions", {"db_connection_id": str(pg_source.id), "sql_query": "SELECT count(*) AS n FROM artist"}).json()[1]["result"] == [[275]]
+
+
 def test_unparseable_evaluation_falls_back_to_the_heuristic(api, alice, pg_source, eager_worker, model):
     question = Question.objects.create(question="Artists?", db_connection=pg_source, tenant=alice.tenant, owner=alice.user_id)
     model.script([text("There are 275 artists."), text("Looks reasonable to me!")])
