@@ -169,6 +169,10 @@ def test_a_held_write_in_process_expires_unanswered(api, alice, pg_source, eager
     assert body["sql_generation_status"] == "INVALID" and body["pending_confirmation"] is None
     assert body["confirmation"]["status"] == "TIMED_OUT" and "Nothing was changed" in body["error_message"]
     assert post(api, "/sql-query-executions", {"db_connection_id": str(pg_source.id), "sql_query": "SELECT count(*) AS n FROM artist"}).json()[1]["result"] == [[275]]
+    # The offline demo model's refund: its declared action's query is held the same way.
+    refund = post(api, "/questions", {"db_connection_id": str(pg_source.id), "question": "Refund customer 7 $15"}).json()
+    assert refund["sql_query"] == "SELECT issue_credit(7, 15.00) AS credit_id" and refund["confirmation"]["sql"] == refund["sql_query"]
+    assert refund["confirmation"]["status"] == "TIMED_OUT" and refund["sql_query_result"] is None
 
 
 def test_unparseable_evaluation_falls_back_to_the_heuristic(api, alice, pg_source, eager_worker, model):
