@@ -200,6 +200,7 @@ OWNER_PROBES = {
     # A decision is read after the session is found: a bad one is the owner's 400, another's 404.
     "api/v1/bi/sessions/<str:session_id>/confirmations/<str:confirmation_id>": ("POST", lambda made: {"approve": "maybe"}, 400),
     "api/sessions/<str:session_id>/confirmations/<str:confirmation_id>": ("POST", lambda made: {"approve": "maybe"}, 400),
+    "api/v1/responses/<str:response_id>/confirmations/<str:confirmation_id>": ("POST", lambda made: {"approve": "maybe"}, 400),
     "ui/threads/<uuid:thread_id>/golden-sqls": ("POST", lambda made: {}, 400),
     **{
         f"api/{owners}/<str:owner_id>/docs/{route}": probe
@@ -307,7 +308,7 @@ def make(kind: str, p: Principal) -> Made:
     if kind == "question":
         return Made(str(_owned(Question(question="top customers", db_connection=make_data_source(p)), p).id))
     if kind == "response":
-        return Made(str(make_response(p).id))
+        return Made(str(make_response(p).id), more=_decision_ids())
     if kind == "bi_session":
         return Made(str(session_services.create_bi_session(p, user_id="end-user-1", agent=make_assistant(p)).id), more=_decision_ids())
     if kind == "julep_user":
