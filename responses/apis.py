@@ -13,12 +13,13 @@ from rest_framework.views import APIView
 from config.schema import errors
 from executor.selectors import data_source_for_use
 from executor.services import NeedsConfirmation, SqlError, check_may_change, require_tenant_admin
+from threads.serializers import PendingChangeDecisionSerializer
 
 from . import selectors, services
 from .prompts import WRITES_ELSEWHERE
 from .generation import Flags
 from .serializers import (
-    ConfirmationDecisionSerializer, ConnectionInSerializer, ConnectionUpdateSerializer, QuestionFlagsSerializer, QuestionInSerializer,
+    ConnectionInSerializer, ConnectionUpdateSerializer, QuestionFlagsSerializer, QuestionInSerializer,
     QuestionListSerializer, ResponseFlagsSerializer, ResponseInSerializer, ResponseListSerializer,
     SqlExecutionInSerializer, connection_out, question_out, response_out,
 )
@@ -160,10 +161,10 @@ class ResponseDetailApi(APIView):
 
 class ResponseConfirmationApi(APIView):
     @extend_schema(summary="Approve or deny the change a response waits on; answers with the response as it continues",
-                   request=ConfirmationDecisionSerializer, responses={200: dict, **errors(400, 401, 404, 409)})
+                   request=PendingChangeDecisionSerializer, responses={200: dict, **errors(400, 401, 404, 409)})
     def post(self, request, response_id, confirmation_id):
         response = selectors.response_get(request.user, response_id)
-        data = _valid(ConfirmationDecisionSerializer, request.data)
+        data = _valid(PendingChangeDecisionSerializer, request.data)
         services.decide_write(request.user, response, confirmation_id, approve=data["approve"])
         return ApiResponse(response_out(response))
 

@@ -151,10 +151,6 @@ class SqlExecutionInSerializer(serializers.Serializer):
         return attrs
 
 
-class ConfirmationDecisionSerializer(serializers.Serializer):
-    approve = StrictBooleanField()
-
-
 def decide_path(response: Response, confirmation) -> str:
     return f"/api/v1/responses/{response.id}/confirmations/{confirmation.id}"
 

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from assistants.models import Assistant
 from config.identity import Principal
 from config.schema import errors
-from threads.serializers import pending_change
+from threads.serializers import PendingChangeDecisionSerializer, pending_change
 
 from . import bi_serializers as s
 from . import openapi as o
@@ -179,8 +179,8 @@ class SessionHistoryApi(APIView):
 
 class SessionConfirmationApi(APIView):
     @extend_schema(summary="Approve or deny the change the session waits on; answers as the continued turn",
-                   request=s.DecisionSerializer, responses={200: o.ok(o.BI_ANSWER), **errors(400, 401, 403, 404, 409, 504)})
+                   request=PendingChangeDecisionSerializer, responses={200: o.ok(o.BI_ANSWER), **errors(400, 401, 403, 404, 409, 504)})
     def post(self, request, session_id, confirmation_id):
         session, principal = session_for(request, session_id)
-        approve = _validated(s.DecisionSerializer, request.data)["approve"]
+        approve = _validated(PendingChangeDecisionSerializer, request.data)["approve"]
         return _answer(session, "", principal, decision=(confirmation_id, approve))

@@ -41,10 +41,6 @@ class VisualizationSerializer(serializers.Serializer):
     chart_type = ChartTypeField(max_length=40)
 
 
-class DecisionSerializer(serializers.Serializer):
-    approve = StrictBooleanField()
-
-
 class ListQuerySerializer(QuerySerializer):
     tenant_id = serializers.CharField(required=False, max_length=100)
     user_id = serializers.CharField(required=False, max_length=200)

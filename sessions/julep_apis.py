@@ -9,11 +9,11 @@ from rest_framework.views import APIView
 
 from config.errors import Conflict
 from config.schema import errors
+from threads.serializers import PendingChangeDecisionSerializer
 
 from . import julep_chat, julep_stream, selectors, services
 from . import julep_serializers as s
 from . import openapi as o
-from .bi_serializers import DecisionSerializer
 from .http import metadata_filter
 
 
@@ -263,10 +263,10 @@ class SessionSuggestionsApi(APIView):
 
 class SessionConfirmationApi(APIView):
     @extend_schema(summary="Approve or deny the change the session waits on; answers as the chat that asked",
-                   request=DecisionSerializer, responses={200: o.ok(o.CHAT), **errors(400, 401, 403, 404, 409, 504)})
+                   request=PendingChangeDecisionSerializer, responses={200: o.ok(o.CHAT), **errors(400, 401, 403, 404, 409, 504)})
     def post(self, request, session_id, confirmation_id):
         session = selectors.get_julep_session(request.user, session_id)
-        approve = _validated(DecisionSerializer, request.data)["approve"]
+        approve = _validated(PendingChangeDecisionSerializer, request.data)["approve"]
         try:
             return julep_chat.decide(session, confirmation_id, approve=approve, acting=request.user)
         except services.Conflict as exc:

@@ -84,6 +84,13 @@ class ConfirmationDecisionSerializer(serializers.Serializer):
     confirm = StrictBooleanField()
 
 
+class PendingChangeDecisionSerializer(serializers.Serializer):
+    """A decision on a pending change in the dialects without a confirmation protocol (BI, Julep,
+    Dataherald): the confirmation is named by the URL."""
+
+    approve = StrictBooleanField()
+
+
 def pending_change(confirmation, *, decide_path: str) -> dict:
     """A change that waits for a person, as the dialects without a confirmation protocol report it:
     the exact SQL, the confirmation's id, and the three ways to decide it (`decide_path` is the
