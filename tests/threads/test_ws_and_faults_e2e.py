@@ -105,11 +105,15 @@ def test_cancel_a_waiting_run(stack, llm, tenant_demo):
 
 @pytest.fixture(scope="module")
 def fast_stack(stack_factory, scripted_llm):
-    """A second stack with short timeouts so faults show within seconds."""
-    return stack_factory(
+    """A second stack with short timeouts so faults show within seconds. Stopped with this module:
+    its reaper shares the test database and would take any other stack's run that waits longer
+    than 3 s between heartbeats (10 s there) for a lost one."""
+    fast = stack_factory(
         {"QUERENT_CONFIRMATION_TIMEOUT": "2", "QUERENT_RUN_STALE_AFTER": "3", "QUERENT_HEARTBEAT_INTERVAL": "0.5"},
         llm_base_url=scripted_llm.base_url,
     )
+    yield fast
+    fast.stop()
 
 
 def test_confirmation_times_out(fast_stack, llm, tenant_demo):
