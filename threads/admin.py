@@ -168,8 +168,20 @@ class ThreadAdmin(admin.ModelAdmin):
         self.message_user(request, f"Asked {cancelled} run(s) to stop.", messages.SUCCESS if cancelled else messages.INFO)
 
 
+class ShortListColumns:
+    """One-line list columns shared by the run and confirmation lists (readable at 1280 px)."""
+
+    @admin.display(description="thread", ordering="thread__name")
+    def thread_short(self, obj):
+        return short_thread_link(obj.thread)
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj):
+        return short_time(obj.created_at)
+
+
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(ShortListColumns, admin.ModelAdmin):
     list_display = ("short_id", "thread_short", "status", "steps", "attempts", "total_tokens", "cost_usd", "created", "finished")
     list_filter = ("status", "created_at")
     search_fields = ("thread__name", "thread__owner", "error", "worker")
@@ -197,14 +209,6 @@ class RunAdmin(admin.ModelAdmin):
     @admin.display(description="thread", ordering="thread__name")
     def thread_link(self, obj):
         return admin_link(obj.thread)
-
-    @admin.display(description="thread", ordering="thread__name")
-    def thread_short(self, obj):
-        return short_thread_link(obj.thread)
-
-    @admin.display(description="created", ordering="created_at")
-    def created(self, obj):
-        return short_time(obj.created_at)
 
     @admin.display(description="finished", ordering="finished_at")
     def finished(self, obj):
@@ -238,7 +242,7 @@ class RunAdmin(admin.ModelAdmin):
 
 
 @admin.register(Confirmation)
-class ConfirmationAdmin(admin.ModelAdmin):
+class ConfirmationAdmin(ShortListColumns, admin.ModelAdmin):
     """Pending confirmations first; approving or denying here lets the waiting run continue."""
 
     list_display = ("status_badge", "sql_preview", "thread_short", "created", "decision")
@@ -278,18 +282,6 @@ class ConfirmationAdmin(admin.ModelAdmin):
     @admin.display(description="SQL")
     def sql_preview(self, obj):
         return format_html('<span title="{}" style="white-space: nowrap">{}</span>', obj.message, Truncator(" ".join(obj.message.split())).chars(44))
-
-    @admin.display(description="thread", ordering="thread__name")
-    def thread_short(self, obj):
-        return short_thread_link(obj.thread)
-
-    @admin.display(description="created", ordering="created_at")
-    def created(self, obj):
-        return short_time(obj.created_at)
-
-    @admin.display(description="expires", ordering="expires_at")
-    def expires(self, obj):
-        return short_time(obj.expires_at)
 
     @admin.display(description="decided", ordering="decided_at")
     def decision(self, obj):
