@@ -18,6 +18,8 @@ RUN_TIMEOUT_S = 300.0
 
 Conflict = engine.Conflict
 BUSY = "a message is still being answered in this session; try again when it has finished"
+CLEARED = ("the session's history was cleared while this message was answered; "
+           "its answer was deleted with it")
 WAITING = ("a change in this session is waiting for approval; approve or deny it first "
            "(sending another message withdraws it)")
 
@@ -81,7 +83,10 @@ def wait_for_turn(session: Session, run_id, *, timeout: float = RUN_TIMEOUT_S) -
     try:
         run, pending = engine.wait_for_outcome(run_id, timeout=timeout)
     except Run.DoesNotExist:
-        raise SessionGone() from None
+        # The run's thread was deleted: with the session (404) or by a history clear that came in
+        # after the run ended and before its answer was read (409: the clear won).
+        _reread(session)
+        raise Conflict(CLEARED) from None
     if not run.is_terminal and pending is None:
         engine.do_cancel_runs(run.thread)
         raise RunTimedOut(f"No answer within {int(timeout)} seconds; the request was cancelled.")
