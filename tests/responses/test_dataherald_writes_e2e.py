@@ -6,11 +6,11 @@ scripted LLM, a writable demo copy with the declared issue_credit action."""
 import time
 import uuid
 
-import httpx
 import pytest
 
 from tests.fakes.llm_server import text
-from tests.support.principals import api_user, headers
+from tests.support.dataherald import call, check_pending
+from tests.support.principals import api_user
 from tests.support.sources import query, tenant_source
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -20,10 +20,6 @@ REFUND_SQL = "SELECT issue_credit(7, 15.00) AS credit_id"
 
 def credits(url: str) -> int:
     return query(url, "SELECT COUNT(*) FROM credit WHERE customer_id = 7")[0][0]
-
-
-def call(stack, user, method, path, **kwargs):
-    return httpx.request(method, f"{stack.base_url}{path}", headers=headers(user), timeout=120, **kwargs)
 
 
 @pytest.fixture
@@ -40,26 +36,13 @@ def ask_refund(stack, llm, user, source) -> dict:
     return asked.json()
 
 
-def check_pending(body: dict) -> tuple[dict, str]:
-    change = body["pending_confirmation"]
-    path = f"/api/v1/responses/{body['id']}/confirmations/{change['confirmation_id']}"
-    assert body["sql_generation_status"] == "NONE" and body["sql_query"] == REFUND_SQL and body["sql_query_result"] is None
-    assert change["sql"] == REFUND_SQL and change["status"] == "PENDING"
-    assert change["approve"] == {"method": "POST", "path": path, "body": {"approve": True}}
-    assert change["deny"]["body"] == {"approve": False}
-    assert change["chat_page"] == f"/#/t/{change['thread_id']}"
-    assert change["admin"] == f"/admin/threads/confirmation/{change['confirmation_id']}/change/"
-    assert REFUND_SQL in body["error_message"] and path in body["error_message"]
-    return change, path
-
-
 def test_write_answers_at_once_then_approve_once(stack, llm, writable):
     tenant, source, url = writable
     user = api_user(tenant=tenant)
     before = credits(url)
 
     body = ask_refund(stack, llm, user, source)
-    change, path = check_pending(body)
+    change, path = check_pending(body, REFUND_SQL)
     assert credits(url) == before  # nothing written while it waits
     shown = call(stack, user, "GET", f"/api/v1/responses/{body['id']}").json()
     assert shown["pending_confirmation"]["confirmation_id"] == change["confirmation_id"]
@@ -92,7 +75,7 @@ def test_deny_writes_nothing(stack, llm, writable):
     user = api_user(tenant=tenant)
     before = credits(url)
     body = ask_refund(stack, llm, user, source)
-    _, path = check_pending(body)
+    _, path = check_pending(body, REFUND_SQL)
     denied = call(stack, user, "POST", path, json={"approve": False})
     assert denied.status_code == 200, denied.text
     out = denied.json()
@@ -108,7 +91,7 @@ def test_approved_through_the_engine_endpoint_shows_on_get(stack, llm, writable)
     user = api_user(tenant=tenant)
     before = credits(url)
     body = ask_refund(stack, llm, user, source)
-    change, _ = check_pending(body)
+    change, _ = check_pending(body, REFUND_SQL)
     thread = call(stack, user, "GET", f"/threads/{change['thread_id']}")
     assert thread.status_code == 200  # the question's owner finds it in the chat page
     decided = call(stack, user, "POST", f"/threads/{change['thread_id']}/user_confirmation",
