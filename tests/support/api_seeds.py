@@ -1,0 +1,182 @@
+"""The objects API tests reach past the 404s with: a data source on a copy of the demo database, an
+assistant, a Julep agent, user and session, a BI session, a thread with a finished run and a pending
+confirmation, a question with its response. Created through the API when a generated case first needs
+one (and again after a case deleted it); schemathesis hooks (`flatmap_path_parameters`,
+`flatmap_body`) swap about half of the generated ids for theirs. Used by the schema fuzzer and the
+contract checks (tests/support/contract.py).
+
+Runs execute in the request (eager Celery) on the offline demo model: no worker, no LLM.
+"""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from hypothesis import strategies as st
+
+from assistants.models import Assistant
+from executor.models import DataSource
+from responses.models import Question, Response
+from sessions.models import EndUser, Session
+from tests.support.principals import api_user, headers
+from threads.models import Confirmation, Run, Thread
+
+# --- real objects ----------------------------------------------------------------------------
+
+# The principal and the seeded objects' ids: set up by the `alice` fixture, filled in by the hooks.
+SEEDS: dict = {}
+
+# Which seeded object a parameter or body field names. Keys are (path prefix, name); "" matches any path.
+_SEED_FOR = {
+    ("/api/sessions", "session_id"): "julep_session",
+    ("/api/v1/bi/", "session_id"): "bi_session",
+    ("/api/sessions", "agent_id"): "agent",
+    ("/api/sessions", "user_id"): "user",
+    ("/api/v1/bi/", "agent_id"): "assistant",
+    ("", "agent_id"): "agent",
+    ("/api/users", "user_id"): "user",
+    ("", "connection_id"): "connection",
+    ("", "db_connection_id"): "connection",
+    ("", "data_source_id"): "connection",
+    ("", "question_id"): "question",
+    ("", "response_id"): "response",
+    ("", "assistant_id"): "assistant",
+    ("", "thread_id"): "thread",
+    ("", "run_id"): "run",
+    ("", "confirmation_id"): "confirmation",
+}
+
+
+def _seed_for(path: str, name: str) -> str | None:
+    for (prefix, field), seed in _SEED_FOR.items():
+        if field == name and path.startswith(prefix):
+            return seed
+    return None
+
+
+def _real_ids(ctx, names) -> dict:
+    if "_user" not in SEEDS:
+        return {}
+    kinds = {name: _seed_for(ctx.operation.path, name) for name in names}
+    api = Api(SEEDS["_user"])
+    return {name: _ensure(kind, api) for name, kind in kinds.items() if kind}
+
+
+def flatmap_path_parameters(ctx, path_parameters):
+    real = _real_ids(ctx, path_parameters or {})
+    if not real:
+        return st.just(path_parameters)
+    return st.sampled_from([path_parameters, {**path_parameters, **real}])
+
+
+def flatmap_body(ctx, body):
+    if not isinstance(body, dict):
+        return st.just(body)
+    real = _real_ids(ctx, body)
+    if not real:
+        return st.just(body)
+    return st.sampled_from([body, {**body, **real}])
+
+
+class Api:
+    """Creates the seeded objects through the API itself, as a client would."""
+
+    def __init__(self, user):
+        self.client, self.headers = Client(), headers(user)
+
+    def post(self, path, body, status=(200, 201)):
+        response = self.client.post(path, json.dumps(body), content_type="application/json", headers=self.headers)
+        assert response.status_code in status, (path, response.status_code, response.content[:500])
+        return response.json()
+
+
+def _create(kind: str, api: Api) -> str:
+    if kind == "connection":
+        return api.post("/api/v1/database-connections", {"alias": "chinook", "connection_uri": SEEDS["_demo_url"]})["id"]
+    if kind == "assistant":
+        config = {"configurable": {"data_source_id": _ensure("connection", api)}}
+        return api.post("/assistants", {"name": "Fuzz analyst", "config": config})["assistant_id"]
+    if kind == "agent":
+        return api.post("/api/agents", {"name": "Fuzz agent", "data_source_id": _ensure("connection", api)})["id"]
+    if kind == "user":
+        return api.post("/api/users", {"name": "Fuzz user", "about": ""})["id"]
+    if kind == "julep_session":
+        body = {"agent_id": _ensure("agent", api), "user_id": _ensure("user", api), "situation": "Fuzzing."}
+        return api.post("/api/sessions", body)["id"]
+    if kind == "bi_session":
+        return api.post("/api/v1/bi/sessions", {"user_id": "fuzz-user", "agent_id": _ensure("assistant", api)})["session_id"]
+    if kind == "thread":
+        return api.post("/ui/threads", {"assistant_id": _ensure("assistant", api), "name": "Fuzz thread"})["thread_id"]
+    if kind == "run":
+        # A real run (eager, demo model) so the thread has history, a finished run and events.
+        body = {"thread_id": _ensure("thread", api), "input": [{"type": "human", "content": "How many customers are there?"}]}
+        return api.post("/runs", body)["run_id"]
+    if kind == "confirmation":
+        run = Run.objects.get(pk=_ensure("run", api))
+        confirmation = Confirmation.objects.create(
+            thread_id=run.thread_id, run=run, message="UPDATE customer SET company = 'Fuzz' WHERE customer_id = 5",
+            expires_at=timezone.now() + timedelta(hours=1),
+        )
+        return str(confirmation.id)
+    if kind in ("question", "response"):
+        body = {"db_connection_id": _ensure("connection", api), "question": "How many customers are there?"}
+        created = api.post("/api/v1/questions", body)  # answered with its first response
+        SEEDS["question"], SEEDS["response"] = created["question_id"], created["id"]
+        return SEEDS[kind]
+    raise AssertionError(kind)
+
+
+_MODELS = {
+    "connection": DataSource, "assistant": Assistant, "agent": Assistant, "user": EndUser,
+    "julep_session": Session, "bi_session": Session, "thread": Thread, "run": Run, "confirmation": Confirmation,
+    "question": Question, "response": Response,
+}
+
+
+def _ensure(kind: str, api: Api) -> str:
+    """The seeded object's id, created on first use and again whenever a case deleted it (or its parent)."""
+    current = SEEDS.get(kind)
+    if current is None or not _MODELS[kind].objects.filter(pk=current).exists():
+        SEEDS[kind] = _create(kind, api)
+    if kind == "confirmation":
+        Confirmation.objects.filter(pk=SEEDS[kind]).update(status=Confirmation.Status.PENDING, decided_at=None)
+    return SEEDS[kind]
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def eager_worker(settings):
+    """Runs execute inside the request, as a worker would run them, on the offline demo model."""
+    from config.celery import app as celery_app
+
+    settings.OPENAI_BASE_URL = None
+    settings.OPENAI_API_KEY = None
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def alice(transactional_db, eager_worker, fresh_demo_sqlite_url, tmp_path, settings):
+    """The principal every generated request authenticates as; the hooks seed its objects.
+
+    transactional_db: the WSGI handler closes the database connection after each request, which
+    would end a test transaction; committed rows are flushed after the test instead.
+    """
+    settings.VAR_DIR = tmp_path  # CSV exports of generated responses
+    settings.CSV_S3_BUCKET = None
+    settings.SQLITE_DATA_SOURCE_DIRS = [str(tmp_path)]  # where the demo copy is
+    settings.CONNECTION_TESTS_PER_MINUTE = 1_000_000  # the fuzzer tests connections far faster than a person
+    # A generated query the guard holds for approval runs in process here, where nobody can approve it
+    # while the request waits: with no time to decide it expires at once (and is never run).
+    settings.CONFIRMATION_TIMEOUT = 0
+    user = api_user(tenant="acme", user_id="alice", admin=True)  # a tenant admin: the seeds include a connection
+    SEEDS.clear()
+    SEEDS.update(_user=user, _demo_url=fresh_demo_sqlite_url)
+    yield user
+    SEEDS.clear()
