@@ -352,11 +352,6 @@ def snapshot() -> dict:
 # --- fixtures --------------------------------------------------------------------------------
 
 
-def db_mark(route: Route):
-    """A transactional database for async views (they read on other connections), else the fast one."""
-    return pytest.mark.django_db(transaction=route.is_async)
-
-
 @pytest.fixture
 def exports(settings, tmp_path):
     settings.VAR_DIR, settings.CSV_S3_BUCKET = tmp_path, None  # CSV files of the response factory
@@ -368,15 +363,31 @@ def client_for(principal: Principal) -> Client:
     return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
 
 
-def _cases():
+def routes_by_kind() -> dict[str, list[Route]]:
+    """The matrix's routes grouped by the kind of object their first id names. One object of a kind
+    serves every refused call about it (each call must leave the database as it was, so the next
+    finds the object unchanged): making it, and the transactional test's flush, once per kind
+    rather than once per call keeps the matrix fast as it grows."""
+    groups: dict[str, list[Route]] = {}
     for route in MATRIX_ROUTES:
-        for method in route.methods:
-            for pair in PAIRS:
-                marks = [db_mark(route)]
-                reason = PAIR_EXEMPTIONS.get((route.kind, pair))
-                if reason:
-                    marks.append(pytest.mark.skip(reason=reason))
-                yield pytest.param(route, method, pair, marks=marks, id=f"{method} /{route.route} {pair}")
+        groups.setdefault(route.kind, []).append(route)
+    return groups
+
+
+def db_mark(routes: list[Route]):
+    """A transactional database when an async view is among the routes (they read on other
+    connections, so the object must be committed), else the fast one."""
+    return pytest.mark.django_db(transaction=any(route.is_async for route in routes))
+
+
+def _cases():
+    for kind, routes in routes_by_kind().items():
+        for pair in PAIRS:
+            marks = [db_mark(routes)]
+            reason = PAIR_EXEMPTIONS.get((kind, pair))
+            if reason:
+                marks.append(pytest.mark.skip(reason=reason))
+            yield pytest.param(kind, routes, pair, marks=marks, id=f"{kind} {pair}")
 
 
 # --- the tests -------------------------------------------------------------------------------
@@ -401,39 +412,58 @@ def test_every_object_route_is_in_the_matrix():
     assert len(MATRIX_ROUTES) >= 40  # 50 today (both spellings of 25 routes): a walk that finds little is broken
 
 
-@pytest.mark.parametrize(("route", "method", "pair"), list(_cases()))
-def test_foreign_principal_gets_json_404_and_changes_nothing(exports, route, method, pair):
+@pytest.mark.parametrize(("kind", "routes", "pair"), list(_cases()))
+def test_foreign_principal_gets_json_404_and_changes_nothing(exports, kind, routes, pair):
+    """Every route about this kind of object, with every method its view serves: each call is
+    checked on its own, and every failing call is named."""
     owner, other = PAIRS[pair]
-    made = make(route.kind, owner)
+    made = make(kind, owner)
     other_client = client_for(other)
     b_assistant = _owned(Assistant(name="bob's own assistant"), other)
-    verb = method.split()[0]
-    body_for = BODIES.get((route.key, verb), (lambda made, _: {}) if verb in ("POST", "PUT", "PATCH") else None)
-    body = body_for(made, str(b_assistant.id)) if body_for else None
     before = snapshot()
+    problems, calls = [], 0
+    for route in routes:
+        for method in route.methods:
+            verb = method.split()[0]
+            body_for = BODIES.get((route.key, verb), (lambda made, _: {}) if verb in ("POST", "PUT", "PATCH") else None)
+            body = body_for(made, str(b_assistant.id)) if body_for else None
 
-    response = call(other_client, route, method, made, body)
+            response = call(other_client, route, method, made, body)
 
-    assert response.status_code == 404, (response.status_code, response.content[:300])
-    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
-    assert "detail" in response.json()
-    assert snapshot() == before, "a refused request changed the database"
+            calls += 1
+            where = f"{method} /{route.route}"
+            if response.status_code != 404:
+                problems.append(f"{where}: {response.status_code} {response.content[:300]!r}")
+            elif not response["Content-Type"].startswith("application/json"):
+                problems.append(f"{where}: Content-Type {response['Content-Type']}")
+            elif "detail" not in response.json():
+                problems.append(f"{where}: no detail in {response.content[:300]!r}")
+            if snapshot() != before:
+                problems.append(f"{where}: a refused request changed the database")
+                before = snapshot()  # so a later call is judged on its own change
+    assert calls and not problems, "\n".join(problems)
 
 
 def _owner_cases():
-    for route in MATRIX_ROUTES:
-        yield pytest.param(route, marks=[db_mark(route)], id=f"/{route.route}")
+    for kind, routes in routes_by_kind().items():
+        yield pytest.param(kind, routes, marks=[db_mark(routes)], id=kind)
 
 
-@pytest.mark.parametrize("route", list(_owner_cases()))
-def test_owner_reaches_own_object(exports, route):
+@pytest.mark.parametrize(("kind", "routes"), list(_owner_cases()))
+def test_owner_reaches_own_object(exports, kind, routes):
     # The other half of the matrix: the same factory, route and credentials work for the owner, so
-    # the 404s above come from scoping, not from a missing object or an uncommitted row.
+    # the 404s above come from scoping, not from a missing object or an uncommitted row. A fresh
+    # object per route: some probes change it (a cancel, a deleted doc).
     owner, _ = PAIRS["same-tenant"]
-    made = make(route.kind, owner)
-    method, body_for, expected = OWNER_PROBES.get(route.key, ("GET", None, 200))
-    response = call(client_for(owner), route, method, made, body_for(made) if body_for else None)
-    assert response.status_code == expected, (response.status_code, response.content[:300])
+    owner_client = client_for(owner)
+    problems = []
+    for route in routes:
+        made = make(kind, owner)
+        method, body_for, expected = OWNER_PROBES.get(route.key, ("GET", None, 200))
+        response = call(owner_client, route, method, made, body_for(made) if body_for else None)
+        if response.status_code != expected:
+            problems.append(f"{method} /{route.route}: {response.status_code}, not {expected}: {response.content[:300]!r}")
+    assert not problems, "\n".join(problems)
 
 
 # --- ids in bodies and query strings ---------------------------------------------------------
@@ -474,18 +504,17 @@ class Reference:
     path: str  # formatted with w=World
     body: object  # World -> dict, or None
     expected: int  # the documented refusal
-    is_async: bool = False
 
 
 HUMAN_INPUT = [{"type": "human", "content": "hi"}]
 REFERENCES = [
     Reference("run on a foreign thread", "POST", "/runs", lambda w: {"thread_id": w.thread, "input": HUMAN_INPUT}, 404),
     Reference("streamed run on a foreign thread", "POST", "/runs/stream",
-              lambda w: {"thread_id": w.thread, "input": HUMAN_INPUT}, 404, is_async=True),
+              lambda w: {"thread_id": w.thread, "input": HUMAN_INPUT}, 404),
     Reference("PromptQL thread with a foreign assistant", "POST", "/threads",
-              lambda w: {"message": "hi", "assistant_id": w.assistant, "stream": False}, 404, is_async=True),
+              lambda w: {"message": "hi", "assistant_id": w.assistant, "stream": False}, 404),
     Reference("OpenGPTs thread with a foreign assistant", "POST", "/threads",
-              lambda w: {"name": "x", "assistant_id": w.assistant}, 400, is_async=True),
+              lambda w: {"name": "x", "assistant_id": w.assistant}, 400),
     Reference("assistant over a foreign data source", "POST", "/assistants",
               lambda w: {"name": "x", "config": {"configurable": {"data_source_id": w.data_source}}}, 400),
     Reference("question on a foreign connection", "POST", "/api/v1/questions",
@@ -506,22 +535,27 @@ REFERENCES = [
 ]
 
 
-def _reference_cases():
-    for ref in REFERENCES:
-        for pair in PAIRS:
-            yield pytest.param(ref, pair, marks=[pytest.mark.django_db(transaction=ref.is_async)], id=f"{ref.label} {pair}")
-
-
-@pytest.mark.parametrize(("ref", "pair"), list(_reference_cases()))
-def test_foreign_ids_in_bodies_and_queries_are_refused_and_change_nothing(exports, ref, pair):
+@pytest.mark.django_db(transaction=True)  # some of the views are async: the world must be committed
+@pytest.mark.parametrize("pair", list(PAIRS))
+def test_foreign_ids_in_bodies_and_queries_are_refused_and_change_nothing(exports, pair):
+    """One world serves every reference: each is refused without a change, so the next finds it as
+    it was. Each is checked on its own, and every failing one is named."""
     owner, other = PAIRS[pair]
     world = make_world(owner, other)
+    client = client_for(other)
     before = snapshot()
-    body = json.dumps(ref.body(world)) if ref.body else ""
-    response = client_for(other).generic(ref.method, ref.path.format(w=world), body, content_type="application/json")
-    assert response.status_code == ref.expected, (response.status_code, response.content[:300])
-    assert response["Content-Type"].startswith("application/json")
-    assert snapshot() == before, "a refused request changed the database"
+    problems = []
+    for ref in REFERENCES:
+        body = json.dumps(ref.body(world)) if ref.body else ""
+        response = client.generic(ref.method, ref.path.format(w=world), body, content_type="application/json")
+        if response.status_code != ref.expected:
+            problems.append(f"{ref.label}: {response.status_code}, not {ref.expected}: {response.content[:300]!r}")
+        elif not response["Content-Type"].startswith("application/json"):
+            problems.append(f"{ref.label}: Content-Type {response['Content-Type']}")
+        if snapshot() != before:
+            problems.append(f"{ref.label}: a refused request changed the database")
+            before = snapshot()
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.django_db
