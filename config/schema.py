@@ -4,7 +4,6 @@ shape every API path answers with (`config.errors`) and the credentials it accep
 import copy
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -23,24 +22,8 @@ def drop_slash_twins(endpoints, **kwargs):
     ]
 
 
-# What DRF's CharField refuses, said in the schema of requests: NUL characters always, and a value
-# that is blank once trimmed where blanks are not allowed (a fuzzer or a client generator then sends
-# what the server takes). Responses are not constrained: the request and response components are
-# split (COMPONENT_SPLIT_REQUEST).
-# DRF's CharField also refuses unpaired surrogates (a pair arrives as one character).
-CHAR = r"[^\x00\ud800-\udfff]"
-NOT_BLANK = rf"^{CHAR}*[^\x00\ud800-\udfff\s]{CHAR}*$"
-NOT_EMPTY = rf"^{CHAR}+$"
-
-
-class QuerentAutoSchema(AutoSchema):
-    def _map_serializer_field(self, field, direction, bypass_extensions=False):
-        schema = super()._map_serializer_field(field, direction, bypass_extensions)
-        if direction == "request" and isinstance(field, serializers.CharField) and isinstance(schema, dict) \
-                and schema.get("type") == "string" and not {"format", "enum", "pattern"} & set(schema):
-            # A blank-allowed field: drf-spectacular adds the empty string as a branch of its own.
-            schema["pattern"] = NOT_BLANK if field.trim_whitespace and not field.allow_blank else NOT_EMPTY
-        return schema
+# What DRF's CharField refuses is said in request schemas by config.patches.spectacular_patterns
+# (settings.REST_FRAMEWORK's DEFAULT_SCHEMA_CLASS).
 
 
 # Each path's dialect, by prefix (the first that matches): what a client of one product reads.

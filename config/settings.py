@@ -202,7 +202,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "config.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "config.schema.QuerentAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.patches.spectacular_patterns.PatternsAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -255,8 +255,11 @@ RETRIEVAL_PASSAGES = env_int("QUERENT_RETRIEVAL_PASSAGES", 4)
 # directories (QUERENT_SQLITE_DATA_SOURCE_DIRS, else VAR_DIR/data), which the trust boundary admits.
 UPLOAD_MAX_BYTES = env_int("QUERENT_UPLOAD_MAX_BYTES", 512 * 1024 * 1024)
 UPLOAD_DIR = env_str("QUERENT_UPLOAD_DIR", "")
-# Memory DuckDB may use while it loads an upload (it writes to the new file as it goes).
-UPLOAD_MEMORY_MB = env_int("QUERENT_UPLOAD_MEMORY_MB", 128)
+# Memory DuckDB may use while it loads an upload (it writes to the new file as it goes), and its
+# threads for the load: each thread holds its own CSV buffer and row groups, so the cap keeps the
+# load's memory the same on a machine with more cores (bench/data_sources.py measures both).
+UPLOAD_MEMORY_MB = env_int("QUERENT_UPLOAD_MEMORY_MB", 96)
+UPLOAD_THREADS = env_int("QUERENT_UPLOAD_THREADS", 2)
 
 # --- security headers (config/csp.py adds the Content-Security-Policy) -------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
