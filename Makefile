@@ -111,12 +111,13 @@ test-services: venv-test
 		$(TEST_ENV) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS))
 
 # Embedded: no DATABASE_URL or REDIS_URL; the serverless broker, results and cache live in a
-# temporary QUERENT_VAR_DIR (never the var/ of `make run`), removed afterwards.
+# temporary QUERENT_VAR_DIR (never the var/ of `make run`), removed afterwards. Tests marked
+# backend_independent prove the same thing in either pass and run in the services pass only.
 test-embedded: venv-test
 	$(call run_pass,embedded (SQLite + serverless broker; no PostgreSQL or Redis),\
 		var_dir=$$(mktemp -d "$${TMPDIR:-/tmp}/querent-test-var.XXXXXX"); rc=0; \
 		env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL -u CELERY_RESULT_BACKEND -u QUERENT_TEST_PG_URL \
-			$(TEST_ENV) QUERENT_VAR_DIR=$$var_dir $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=$$?; \
+			$(TEST_ENV) QUERENT_VAR_DIR=$$var_dir $(BIN)/python -m pytest -m "not backend_independent" $(PYTEST_ARGS) || rc=$$?; \
 		rm -rf "$$var_dir"; (exit $$rc))
 
 clean-var:

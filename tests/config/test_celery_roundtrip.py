@@ -48,6 +48,7 @@ def roundtrip(client_app: Celery, env: dict, tmp_path: Path) -> dict:
         stop(worker)
 
 
+@pytest.mark.backend_independent  # its own broker files and worker environment, whatever the pass
 def test_embedded_broker_roundtrip(tmp_path):
     register_embedded_broker()
     env = {"PATH": os.environ["PATH"], "QUERENT_DEBUG": "1", "QUERENT_VAR_DIR": str(tmp_path)}

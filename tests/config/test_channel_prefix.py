@@ -15,6 +15,9 @@ import pytest
 from tests.fixtures.modes import delete_redis_keys
 from tests.fixtures.stack import redis_url_for_stack
 
+# Its interpreters and workers get environments of their own (the Redis ones are services-only anyway).
+pytestmark = pytest.mark.backend_independent
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

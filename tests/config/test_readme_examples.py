@@ -22,7 +22,8 @@ from tests.fixtures.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not shutil.which("jq") or not shutil.which("curl"), reason="the README's examples use curl and jq")]
+# Its server runs embedded in a folder of its own, whatever the pass: the same proof in both.
+pytestmark = [pytest.mark.e2e, pytest.mark.backend_independent, pytest.mark.skipif(not shutil.which("jq") or not shutil.which("curl"), reason="the README's examples use curl and jq")]
 
 
 def examples() -> dict[str, str]:

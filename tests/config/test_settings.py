@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Each case runs a fresh interpreter with an environment of its own, whatever the pass.
+pytestmark = pytest.mark.backend_independent
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """

@@ -21,6 +21,9 @@ from executor.sandbox import SandboxConfig, SandboxPool, ToolError, execute_pyth
 from executor.sandbox import pool as pool_module
 from executor.sandbox import shutdown as shutdown_default_pool
 
+# The sandbox with stand-in hosts: no app database or broker is involved, so one pass proves it.
+pytestmark = pytest.mark.backend_independent
+
 SAMPLE_ROWS = [{"n": 1, "label": "one"}, {"n": 2, "label": "two"}, {"n": 3, "label": "three"}]
 
 

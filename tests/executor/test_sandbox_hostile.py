@@ -17,6 +17,9 @@ from django.conf import settings
 
 from tests.executor.test_sandbox import StandInHost, assert_still_works, host_tmp_untouched, make_pool, needs_bwrap, run
 
+# The sandbox's confinement: no app database or broker is involved, so one pass proves it.
+pytestmark = pytest.mark.backend_independent
+
 __all__ = ["host_tmp_untouched"]  # the autouse fixture applies to this module too
 
 STOPPED = "the code was stopped: "

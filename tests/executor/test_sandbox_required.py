@@ -19,6 +19,9 @@ from executor.sandbox import SandboxConfig, SandboxPool, check_bwrap, warm_up
 
 from .test_sandbox import StandInHost
 
+# The sandbox's start-up checks and workers with environments of their own: the same in either pass.
+pytestmark = pytest.mark.backend_independent
+
 ROOT = Path(__file__).resolve().parents[2]
 MISSING = "/nonexistent/bwrap"
 

@@ -19,6 +19,9 @@ from executor.models import DataSource
 from executor.services import NeedsConfirmation, classify, run_sql
 from executor.sql_guard import READ, UNKNOWN, WRITE
 
+# Parsing and classifying SQL text (data sources unsaved and unreachable): no app database involved.
+pytestmark = pytest.mark.backend_independent
+
 DIALECTS = ["postgresql", "sqlite"]
 BOUNDED = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SCRIPTS = settings(BOUNDED, max_examples=60)  # several statements per example: fewer examples, same time

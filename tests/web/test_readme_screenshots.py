@@ -9,7 +9,8 @@ from tests.config.test_readme_examples import MakeRunServer
 
 from .conftest import DESKTOP
 
-pytestmark = [pytest.mark.e2e]
+# Its server runs embedded in a folder of its own, whatever the pass: the same proof in both.
+pytestmark = [pytest.mark.e2e, pytest.mark.backend_independent]
 
 
 @pytest.fixture(scope="module")
