@@ -167,7 +167,10 @@ def bench_upload(rows: int) -> None:
         proc.terminate()
         proc.wait(timeout=30)
     say("")
-    print(f"upload of {rows:,} rows x 10 columns ({size / 1e6:.1f} MB CSV)")
+    from django.conf import settings
+
+    print(f"upload of {rows:,} rows x 10 columns ({size / 1e6:.1f} MB CSV), DuckDB's load with memory_limit "
+          f"{settings.UPLOAD_MEMORY_MB} MB and {settings.UPLOAD_THREADS} threads (QUERENT_UPLOAD_MEMORY_MB, QUERENT_UPLOAD_THREADS)")
     print(f"  DuckDB read_csv (baseline)     {baseline:7.2f} s  {rows / baseline:12,.0f} rows/s")
     print(f"  POST /data-sources/uploads     {elapsed:7.2f} s  {rows / elapsed:12,.0f} rows/s   ratio {baseline / elapsed:.2f}x (target >= 0.5x)")
     print(f"  web process peak RSS growth    {(max(peak, received_peak) - before) / 1e6:7.1f} MB (target < 200 MB): "
