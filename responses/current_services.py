@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 from dataclasses import dataclass
 
-from celery.exceptions import TimeoutError as CeleryTimeoutError
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from config.csv_cells import safe_cell
@@ -25,9 +22,7 @@ from executor.services import NeedsConfirmation, SqlError, read_stream, run_sql
 
 from .generation import INVALID, VALID, Draft, Flags, generate
 from .prompts import WRITES_ELSEWHERE
-from .services import GenerationPending, GenerationUnavailable
-
-log = logging.getLogger(__name__)
+from .services import GenerationPending, GenerationUnavailable, wait_for_worker  # noqa: F401 - the API catches the first two here
 
 FINETUNING_REFUSAL = (
     "Querent does not fine-tune models. Give the model your database's knowledge instead: golden SQLs "
@@ -53,20 +48,6 @@ class _Asked:
 
 def _asked(prompt: Prompt) -> _Asked:
     return _Asked(prompt.text, prompt.data_source, prompt.tenant, prompt.owner)
-
-
-def _wait(task, kwargs: dict, object_id: str) -> None:
-    timeout = settings.RESPONSES_TIMEOUT
-    try:
-        pending = task.apply_async(kwargs=kwargs)
-        if not connection.in_atomic_block:
-            connection.close()  # hold no app-database connection while the worker works
-        pending.get(timeout=timeout, interval=0.05)
-    except CeleryTimeoutError:
-        raise GenerationPending(object_id, timeout) from None
-    except Exception as exc:  # noqa: BLE001 - broker down, or the worker failed outside the pipeline
-        log.exception("generation task failed", extra={"object_id": object_id})
-        raise GenerationUnavailable(f"the generation could not be built ({type(exc).__name__})") from None
 
 
 # --- prompts --------------------------------------------------------------------------------
@@ -103,7 +84,7 @@ def sql_generation_create(principal: Principal, prompt: Prompt, options: dict) -
         prompt=prompt, sql=sql, evaluate=options.get("evaluate", False), low_latency_mode=options.get("low_latency_mode", False),
         finetuning_id=options.get("finetuning_id"), metadata=options.get("metadata") or {},
     )
-    _wait(tasks.write_sql_generation, {"sql_generation_id": str(item.pk)}, str(item.pk))
+    wait_for_worker(tasks.write_sql_generation, {"sql_generation_id": str(item.pk)}, object_id=str(item.pk), what="generation")
     item.refresh_from_db()
     return item
 
@@ -145,7 +126,7 @@ def nl_generation_create(principal: Principal, sql_generation: SqlGeneration, *,
 
     data_source_for_use(principal, sql_generation.prompt.data_source)
     item = NlGeneration.objects.create(sql_generation=sql_generation, max_rows=max_rows, metadata=metadata or {})
-    _wait(tasks.write_nl_generation, {"nl_generation_id": str(item.pk)}, str(item.pk))
+    wait_for_worker(tasks.write_nl_generation, {"nl_generation_id": str(item.pk)}, object_id=str(item.pk), what="generation")
     item.refresh_from_db()
     return item
 
@@ -178,13 +159,18 @@ def _runnable(generation: SqlGeneration) -> str:
     return generation.sql
 
 
+def _write_refused(exc: NeedsConfirmation) -> WriteRefused:
+    """What the SQL guard held for approval: this API has no approval step, so it never runs."""
+    return WriteRefused(f"This SQL changes data ({exc.reason}); it is never run here, and nothing was changed. {WRITES_ELSEWHERE}")
+
+
 def execute(principal: Principal, generation: SqlGeneration, *, max_rows: int) -> list[dict]:
     data_source = data_source_for_use(principal, generation.prompt.data_source)
     sql = _runnable(generation)
     try:
         found = run_sql(data_source, sql)
     except NeedsConfirmation as exc:
-        raise WriteRefused(f"This SQL changes data ({exc.reason}); it is never run here, and nothing was changed. {WRITES_ELSEWHERE}") from None
+        raise _write_refused(exc) from None
     return found.rows[:max_rows]
 
 
@@ -200,7 +186,7 @@ def csv_text(principal: Principal, generation: SqlGeneration) -> str:
             for row in rows:
                 writer.writerow(["" if row[c] is None else safe_cell(row[c]) for c in columns])
     except NeedsConfirmation as exc:
-        raise WriteRefused(f"This SQL changes data ({exc.reason}); it is never run here, and nothing was changed. {WRITES_ELSEWHERE}") from None
+        raise _write_refused(exc) from None
     return buffer.getvalue()
 
 

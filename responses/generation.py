@@ -72,6 +72,21 @@ class Flags:
     generate_csv: bool = False
 
 
+@dataclass(frozen=True)
+class _Source:
+    """Who wrote a statement that is run once, as intermediate_steps name it."""
+
+    wrote: str  # the step that shows the statement
+    failed: str  # the step that shows its error
+    generated: bool  # refused for approval as "The generated query" rather than "The query"
+
+
+CALLER = _Source("sql given by the caller", "execution failed", generated=False)
+DEMO_MODEL = _Source(
+    "sql by the offline demo model (no language model configured)", "the demo model's query failed", generated=True
+)
+
+
 class _Generation:
     def __init__(self, question, *, response_id: str, flags: Flags):
         self.question = question
@@ -136,17 +151,19 @@ class _Generation:
 
     # --- the steps -----------------------------------------------------------------------
 
-    def use_given(self, sql: str) -> None:
+    def run_once(self, sql: str, source: _Source) -> None:
+        """A statement from the caller or the demo model: run once, its error kept (no model to
+        send it back to, unlike generate_sql's attempts)."""
         self.draft.sql_query = sql
-        self.step(f"sql given by the caller: {sql}")
+        self.step(f"{source.wrote}: {sql}")
         try:
             self.execute(sql)
         except NeedsConfirmation as exc:
-            self.refuse(exc, generated=False)
+            self.refuse(exc, generated=source.generated)
         except SqlError as exc:
             self.draft.sql_generation_status = INVALID
             self.draft.error_message = exc.message
-            self.step(f"execution failed: {exc.message}")
+            self.step(f"{source.failed}: {exc.message}")
 
     def generate_sql(self) -> None:
         if self.config.is_demo:
@@ -200,16 +217,7 @@ class _Generation:
             self.draft.error_message = f"{NO_MODEL} {demo_sql.not_understood()}"
             self.step("no language model configured, and the demo model does not know this question")
             return
-        self.draft.sql_query = sql
-        self.step(f"sql by the offline demo model (no language model configured): {sql}")
-        try:
-            self.execute(sql)
-        except NeedsConfirmation as exc:
-            self.refuse(exc, generated=True)
-        except SqlError as exc:
-            self.draft.sql_generation_status = INVALID
-            self.draft.error_message = exc.message
-            self.step(f"the demo model's query failed: {exc.message}")
+        self.run_once(sql, DEMO_MODEL)
 
     def result_text(self) -> str:
         if self.result is None:
@@ -282,7 +290,7 @@ def generate(question, *, response_id: str, sql_query: str | None, flags: Flags)
         return run.draft
     try:
         if sql_query:
-            run.use_given(sql_query)
+            run.run_once(sql_query, CALLER)
         else:
             run.generate_sql()
         if run.draft.sql_generation_status == VALID and not flags.sql_response_only:

@@ -126,28 +126,36 @@ def question_create(principal: Principal, *, data_source: DataSource, question: 
     return item
 
 
+def wait_for_worker(task, kwargs: dict, *, object_id: str, what: str, timeout: float | None = None) -> None:
+    """Queue `task` and wait for it to finish (Dataherald answers POST with the complete object),
+    holding no app-database connection meanwhile. GenerationPending after `timeout` (default
+    QUERENT_RESPONSES_TIMEOUT: the worker goes on, the object appears under `object_id`);
+    GenerationUnavailable when the broker is down or the worker failed outside the pipeline. `what`
+    names the object in the log and the error: "response", "generation"."""
+    timeout = settings.RESPONSES_TIMEOUT if timeout is None else timeout
+    try:
+        pending = task.apply_async(kwargs=kwargs)
+        if not connection.in_atomic_block:
+            connection.close()  # hold no app-database connection while the worker works
+        pending.get(timeout=timeout, interval=0.05)
+    except CeleryTimeoutError:
+        raise GenerationPending(object_id, timeout) from None
+    except Exception as exc:  # noqa: BLE001 - broker down, or the worker failed outside the pipeline
+        log.exception("%s task failed", what, extra={f"{what}_id": object_id})
+        raise GenerationUnavailable(f"the {what} could not be built ({type(exc).__name__})") from None
+
+
 def request_response(question: Question, *, sql_query: str | None, flags: Flags, timeout: float | None = None) -> Response:
-    """Queue the work on the `agent` queue and wait for the finished response (Dataherald answers
-    POST with the complete object)."""
+    """Queue the work on the `agent` queue and wait for the finished response."""
     from . import tasks  # tasks import this module
 
-    timeout = settings.RESPONSES_TIMEOUT if timeout is None else timeout
     response_id = str(uuid.uuid4())
     kwargs = {
         "response_id": response_id, "question_id": str(question.pk), "sql_query": sql_query,
         "run_evaluator": flags.run_evaluator, "sql_response_only": flags.sql_response_only,
         "generate_csv": flags.generate_csv,
     }
-    try:
-        pending = tasks.generate_response.apply_async(kwargs=kwargs)
-        if not connection.in_atomic_block:
-            connection.close()  # hold no app-database connection while the worker works
-        pending.get(timeout=timeout, interval=0.05)
-    except CeleryTimeoutError:
-        raise GenerationPending(response_id, timeout) from None
-    except Exception as exc:  # noqa: BLE001 - broker down, or the worker failed outside the pipeline
-        log.exception("response task failed", extra={"response_id": response_id})
-        raise GenerationUnavailable(f"the response could not be built ({type(exc).__name__})") from None
+    wait_for_worker(tasks.generate_response, kwargs, object_id=response_id, what="response", timeout=timeout)
     return Response.objects.select_related("question").get(pk=response_id)
 
 
