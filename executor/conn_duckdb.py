@@ -17,9 +17,9 @@ from pathlib import Path
 import duckdb
 
 from . import boundary
-from .connections import FETCH_CHUNK, RawResult, _refused, _timed_out, _unreachable, _write_result
+from .connections import FETCH_CHUNK, Failure, RawResult, _refused, _unreachable, _write_result, mapped_errors
 from .dsn import redact
-from .errors import NeedsConfirmation, SqlError
+from .errors import SqlError
 from .sql_guard import Statement
 
 # Set at open: nothing fetched or loaded from outside (the extensions bundled with the wheel are built in).
@@ -104,21 +104,18 @@ class _Deadline:
         self._timer.cancel()
 
 
-@contextmanager
 def errors(ds, sql: str, *, reading: bool, deadline: _Deadline | None = None):
-    try:
-        yield
-    except duckdb.InterruptException:
-        raise _timed_out(ds) from None
-    except duckdb.Error as exc:
+    def classify(exc: duckdb.Error, reading: bool) -> Failure:
+        if isinstance(exc, duckdb.InterruptException) or deadline is not None and deadline.fired:
+            return Failure("timeout")
         text = redact(str(exc).strip(), ds.connection_url)
-        if deadline is not None and deadline.fired:
-            raise _timed_out(ds) from None
         if reading and "read-only mode" in text:
-            raise NeedsConfirmation(sql, f"the database refused it in read-only mode: {text}") from None
+            return Failure("read_only", text)
         if isinstance(exc, duckdb.PermissionException):
-            raise SqlError(f"refused: this data source cannot reach other files, the network or its settings ({text})") from None
-        raise SqlError(text) from None
+            return Failure("error", f"refused: this data source cannot reach other files, the network or its settings ({text})")
+        return Failure("error", text)
+
+    return mapped_errors(ds, sql, reading=reading, catch=duckdb.Error, classify=classify)
 
 
 @contextmanager

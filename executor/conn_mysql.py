@@ -17,9 +17,9 @@ from pymysql.constants import CLIENT
 from pymysql.cursors import SSCursor
 
 from . import boundary
-from .connections import FETCH_CHUNK, RawResult, _connect_timeout, _refused, _timed_out, _unreachable, _verified, _write_result
+from .connections import (FETCH_CHUNK, Failure, RawResult, _connect_timeout, _refused, _unreachable, _verified, _write_result,
+                          mapped_errors)
 from .dsn import redact
-from .errors import NeedsConfirmation, SqlError
 from .sql_guard import Statement
 
 _SQL_MODE = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
@@ -63,22 +63,21 @@ def _message(exc: pymysql.Error) -> str:
     return str(args[1]) if len(args) > 1 else (str(exc).strip() or type(exc).__name__)
 
 
-@contextmanager
 def errors(ds, sql: str, *, reading: bool):
-    try:
-        yield
-    except pymysql.Error as exc:
+    def classify(exc: Exception, reading: bool) -> Failure:
+        if not isinstance(exc, pymysql.Error):  # a socket dropped mid-result; a LOAD LOCAL request refused
+            return Failure("unreachable")
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
         text = redact(_message(exc), ds.connection_url)
         if code in _READ_ONLY_ERRORS and reading:
-            raise NeedsConfirmation(sql, f"the database refused it in read-only mode: {text}") from None
+            return Failure("read_only", text)
         if code in _TIMEOUT_ERRORS:
-            raise _timed_out(ds) from None
+            return Failure("timeout")
         if code in _CONNECTION_ERRORS or code is None and isinstance(exc, pymysql.OperationalError):
-            raise _unreachable(ds, exc) from None
-        raise SqlError(f"{text} (error {code})" if code else text) from None
-    except (OSError, RuntimeError) as exc:  # a socket dropped mid-result; a LOAD LOCAL request refused
-        raise _unreachable(ds, exc) from None
+            return Failure("unreachable")
+        return Failure("error", f"{text} (error {code})" if code else text)
+
+    return mapped_errors(ds, sql, reading=reading, catch=(pymysql.Error, OSError, RuntimeError), classify=classify)
 
 
 @contextmanager

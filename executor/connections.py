@@ -15,7 +15,7 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -66,6 +66,41 @@ def _timed_out(ds) -> SqlError:
     return SqlError(f"statement timed out after {ds.statement_timeout_s}s (the data source's time limit)")
 
 
+# --- a driver's errors, the same way for every engine ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What a driver's error means, as an engine's classifier reads it: `read_only` (the database
+    refused a write in a read-only transaction; only when reading), `timeout`, `unreachable` (the
+    connection itself failed) or `error`. `text`: the reason to show, redacted where the engine's
+    message can hold the URL."""
+
+    kind: str
+    text: str = ""
+
+
+Classifier = Callable[[Exception, bool], Failure]
+
+
+@contextmanager
+def mapped_errors(ds, sql: str, *, reading: bool, catch, classify: Classifier):
+    """The engine's `catch` errors raised as Querent's: a refused write while reading asks for
+    confirmation of `sql`, a time limit or a lost connection reads alike on every engine, anything
+    else is an SqlError with the engine's text."""
+    try:
+        yield
+    except catch as exc:
+        failure = classify(exc, reading)
+        if failure.kind == "read_only":
+            raise NeedsConfirmation(sql, f"the database refused it in read-only mode: {failure.text}") from None
+        if failure.kind == "timeout":
+            raise _timed_out(ds) from None
+        if failure.kind == "unreachable":
+            raise _unreachable(ds, exc) from None
+        raise SqlError(failure.text) from None
+
+
 # --- PostgreSQL ----------------------------------------------------------------------------
 
 
@@ -113,24 +148,17 @@ class _Current:
     offset: int = 0  # characters we put in front of it (DECLARE ... CURSOR FOR)
 
 
-@contextmanager
 def _pg_errors(ds, sql: str, *, reading: bool, current: _Current | None = None):
-    try:
-        yield
-    except pg_errors.ReadOnlySqlTransaction as exc:
-        if reading:
-            raise NeedsConfirmation(sql, f"the database refused it in read-only mode: {_pg_message(exc)}") from None
-        raise SqlError(redact(_pg_message(exc, current), ds.connection_url)) from None
-    except pg_errors.QueryCanceled as exc:
-        if "statement timeout" in str(exc):
-            raise _timed_out(ds) from None
-        raise SqlError(redact(_pg_message(exc, current), ds.connection_url)) from None
-    except psycopg.OperationalError as exc:
-        if getattr(exc, "sqlstate", None) is None:  # the connection itself broke
-            raise _unreachable(ds, exc) from None
-        raise SqlError(redact(_pg_message(exc, current), ds.connection_url)) from None
-    except psycopg.Error as exc:
-        raise SqlError(redact(_pg_message(exc, current), ds.connection_url)) from None
+    def classify(exc: psycopg.Error, reading: bool) -> Failure:
+        if isinstance(exc, pg_errors.ReadOnlySqlTransaction) and reading:
+            return Failure("read_only", _pg_message(exc))
+        if isinstance(exc, pg_errors.QueryCanceled) and "statement timeout" in str(exc):
+            return Failure("timeout")
+        if isinstance(exc, psycopg.OperationalError) and getattr(exc, "sqlstate", None) is None:
+            return Failure("unreachable")  # the connection itself broke
+        return Failure("error", redact(_pg_message(exc, current), ds.connection_url))
+
+    return mapped_errors(ds, sql, reading=reading, catch=psycopg.Error, classify=classify)
 
 
 def _pg_message(exc: psycopg.Error, current: _Current | None = None) -> str:
@@ -284,21 +312,20 @@ def _read_authorizer(action, arg1, arg2, db_name, trigger):
     return sqlite3.SQLITE_OK
 
 
-@contextmanager
 def _sqlite_errors(ds, sql: str, *, reading: bool, action_failures: list | None = None):
-    try:
-        yield
-    except sqlite3.Error as exc:
+    def classify(exc: sqlite3.Error, reading: bool) -> Failure:
         text = str(exc)
         if action_failures and "user-defined function raised exception" in text:
             text = f"{text}: {action_failures[-1]}"
         if text == "interrupted":
-            raise _timed_out(ds) from None
+            return Failure("timeout")
         if reading and ("readonly database" in text or "not authorized" in text):
-            raise NeedsConfirmation(sql, f"the database refused it in read-only mode: {text}") from None
+            return Failure("read_only", text)
         if "unable to open database" in text or "file is not a database" in text:
-            raise _unreachable(ds, exc) from None
-        raise SqlError(redact(text, ds.connection_url)) from None
+            return Failure("unreachable")
+        return Failure("error", redact(text, ds.connection_url))
+
+    return mapped_errors(ds, sql, reading=reading, catch=sqlite3.Error, classify=classify)
 
 
 def _sqlite_open_read(ds) -> sqlite3.Connection:
