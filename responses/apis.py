@@ -3,7 +3,6 @@
 import time
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
@@ -16,6 +15,8 @@ from executor.services import NeedsConfirmation, SqlError, check_may_change, req
 from threads.serializers import PendingChangeDecisionSerializer
 
 from . import selectors, services
+from . import openapi as o
+from .openapi import many
 from .prompts import WRITES_ELSEWHERE
 from .generation import Flags
 from .serializers import (
@@ -70,11 +71,11 @@ def _answer(question, *, sql_query, flags: Flags):
 
 
 class ConnectionListApi(APIView):
-    @extend_schema(summary="Database connections: own and shared", responses={200: list[dict], **errors(401)}, operation_id="list_database_connections")
+    @extend_schema(summary="Database connections: own and shared", responses={200: many(o.CONNECTION), **errors(401)}, operation_id="list_database_connections")
     def get(self, request):
         return ApiResponse([connection_out(ds) for ds in selectors.connection_list(request.user)[: selectors.MAX_PAGE]])
 
-    @extend_schema(summary="Create a database connection (tenant admins)", request=ConnectionInSerializer, responses={201: dict, **errors(400, 401, 403, 429)})
+    @extend_schema(summary="Create a database connection (tenant admins)", request=ConnectionInSerializer, responses={201: o.CONNECTION, **errors(400, 401, 403, 429)})
     def post(self, request):
         require_tenant_admin(request.user, "Creating a database connection")
         data = _valid(ConnectionInSerializer, request.data)
@@ -86,11 +87,11 @@ class ConnectionListApi(APIView):
 
 
 class ConnectionDetailApi(APIView):
-    @extend_schema(summary="A database connection", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="A database connection", responses={200: o.CONNECTION, **errors(401, 404)})
     def get(self, request, connection_id):
         return ApiResponse(connection_out(selectors.connection_get(request.user, connection_id)))
 
-    @extend_schema(summary="Change a database connection (tenant admins)", request=ConnectionUpdateSerializer, responses={200: dict, **errors(400, 401, 403, 404, 429)})
+    @extend_schema(summary="Change a database connection (tenant admins)", request=ConnectionUpdateSerializer, responses={200: o.CONNECTION, **errors(400, 401, 403, 404, 429)})
     def put(self, request, connection_id):
         data_source = selectors.connection_get(request.user, connection_id)
         check_may_change(data_source, request.user)
@@ -106,7 +107,7 @@ class ConnectionDetailApi(APIView):
 
 
 class QuestionListApi(APIView):
-    @extend_schema(summary="The caller's questions", parameters=[QuestionListSerializer], responses={200: list[dict], **errors(400, 401, 404)}, operation_id="list_questions")
+    @extend_schema(summary="The caller's questions", parameters=[QuestionListSerializer], responses={200: many(o.QUESTION), **errors(400, 401, 404)}, operation_id="list_questions")
     def get(self, request):
         params = _valid(QuestionListSerializer, request.query_params)
         connection = None
@@ -115,7 +116,7 @@ class QuestionListApi(APIView):
         questions = selectors.question_list(request.user, db_connection=connection)
         return ApiResponse([question_out(q) for q in selectors.page(questions, offset=params["offset"], limit=params["limit"])])
 
-    @extend_schema(summary="Ask a question: creates it and its first response", parameters=[QuestionFlagsSerializer], request=QuestionInSerializer, responses={201: dict, **errors(400, 401, 404, 503, 504)})
+    @extend_schema(summary="Ask a question: creates it and its first response", parameters=[QuestionFlagsSerializer], request=QuestionInSerializer, responses={201: o.RESPONSE, **errors(400, 401, 404, 503, 504)})
     def post(self, request):
         flags = _valid(QuestionFlagsSerializer, request.query_params)
         data = _valid(QuestionInSerializer, request.data)
@@ -125,7 +126,7 @@ class QuestionListApi(APIView):
 
 
 class QuestionDetailApi(APIView):
-    @extend_schema(summary="A question", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="A question", responses={200: o.QUESTION, **errors(401, 404)})
     def get(self, request, question_id):
         return ApiResponse(question_out(selectors.question_get(request.user, question_id)))
 
@@ -134,7 +135,7 @@ class QuestionDetailApi(APIView):
 
 
 class ResponseListApi(APIView):
-    @extend_schema(summary="The caller's responses, optionally of one question", parameters=[ResponseListSerializer], responses={200: list[dict], **errors(400, 401, 404)}, operation_id="list_responses")
+    @extend_schema(summary="The caller's responses, optionally of one question", parameters=[ResponseListSerializer], responses={200: many(o.RESPONSE), **errors(400, 401, 404)}, operation_id="list_responses")
     def get(self, request):
         params = _valid(ResponseListSerializer, request.query_params)
         question = None
@@ -143,7 +144,7 @@ class ResponseListApi(APIView):
         responses = selectors.response_list(request.user, question=question)
         return ApiResponse([response_out(r) for r in selectors.page(responses, offset=params["offset"], limit=params["limit"])])
 
-    @extend_schema(summary="A new response to a question: generated, or from the given sql_query", parameters=[ResponseFlagsSerializer], request=ResponseInSerializer, responses={201: dict, **errors(400, 401, 403, 404, 503, 504)})
+    @extend_schema(summary="A new response to a question: generated, or from the given sql_query", parameters=[ResponseFlagsSerializer], request=ResponseInSerializer, responses={201: o.RESPONSE, **errors(400, 401, 403, 404, 503, 504)})
     def post(self, request):
         flags = _valid(ResponseFlagsSerializer, request.query_params)
         data = _valid(ResponseInSerializer, request.data)
@@ -154,14 +155,14 @@ class ResponseListApi(APIView):
 
 
 class ResponseDetailApi(APIView):
-    @extend_schema(summary="A response", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="A response", responses={200: o.RESPONSE, **errors(401, 404)})
     def get(self, request, response_id):
         return ApiResponse(response_out(selectors.response_get(request.user, response_id)))
 
 
 class ResponseConfirmationApi(APIView):
     @extend_schema(summary="Approve or deny the change a response waits on; answers with the response as it continues",
-                   request=PendingChangeDecisionSerializer, responses={200: dict, **errors(400, 401, 404, 409)})
+                   request=PendingChangeDecisionSerializer, responses={200: o.RESPONSE, **errors(400, 401, 404, 409)})
     def post(self, request, response_id, confirmation_id):
         response = selectors.response_get(request.user, response_id)
         data = _valid(PendingChangeDecisionSerializer, request.data)
@@ -192,7 +193,7 @@ class ResponseFileApi(APIView):
 
 
 class SqlExecutionApi(APIView):
-    @extend_schema(summary="Run a read-only query on a database connection", request=SqlExecutionInSerializer, responses={201: OpenApiTypes.ANY, **errors(400, 401, 404)})
+    @extend_schema(summary="Run a read-only query on a database connection", request=SqlExecutionInSerializer, responses={201: o.SQL_EXECUTION, **errors(400, 401, 404)})
     def post(self, request):
         data = _valid(SqlExecutionInSerializer, request.data)
         data_source = selectors.connection_get(request.user, data["db_connection_id"])
@@ -211,6 +212,6 @@ class HeartbeatApi(APIView):
     authentication_classes = []
     permission_classes = []
 
-    @extend_schema(summary="Liveness: the server's clock in nanoseconds", responses={200: dict})
+    @extend_schema(summary="Liveness: the server's clock in nanoseconds", responses={200: o.HEARTBEAT})
     def get(self, request):
         return ApiResponse({"nanosecond heartbeat": time.time_ns()})

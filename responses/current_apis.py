@@ -17,6 +17,8 @@ from executor.selectors import data_source_for_use
 from executor.services import SqlError, check_may_change
 
 from . import current_serializers as s
+from . import openapi as o
+from .openapi import many
 from . import current_services as services
 from .apis import ResponsePending, ServiceUnavailable
 from .selectors import connection_get
@@ -61,7 +63,7 @@ def _engine_names(request) -> bool:
 
 
 class TableDescriptionListApi(APIView):
-    @extend_schema(summary="Table descriptions of a database connection", parameters=[s.ListParams], responses={200: list[dict], **errors(400, 401, 404)}, operation_id="list_table_descriptions")
+    @extend_schema(summary="Table descriptions of a database connection", parameters=[s.ListParams], responses={200: many(o.TABLE_DESCRIPTION), **errors(400, 401, 404)}, operation_id="list_table_descriptions")
     def get(self, request):
         params = _valid(s.ListParams, request.query_params)
         source = _connection(request, params["db_connection_id"]) if params.get("db_connection_id") else None
@@ -70,11 +72,11 @@ class TableDescriptionListApi(APIView):
 
 
 class TableDescriptionDetailApi(APIView):
-    @extend_schema(summary="A table description", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="A table description", responses={200: o.TABLE_DESCRIPTION, **errors(401, 404)})
     def get(self, request, pk):
         return ApiResponse(s.table_description_out(context.table_description_get(request.user, pk), engine_names=_engine_names(request)))
 
-    @extend_schema(summary="Describe a table and its columns", request=s.TableDescriptionUpdate, responses={200: dict, **errors(400, 401, 403, 404)})
+    @extend_schema(summary="Describe a table and its columns", request=s.TableDescriptionUpdate, responses={200: o.TABLE_DESCRIPTION, **errors(400, 401, 403, 404)})
     def put(self, request, pk):
         item = context.table_description_get(request.user, pk)
         check_may_change(item.data_source, request.user)
@@ -102,7 +104,7 @@ def _scan(request, connection_id, table_names=None):
 
 
 class SyncSchemasApi(APIView):
-    @extend_schema(summary="Scan tables (all, or the named ones) in the background", request=s.SyncSchemasIn(many=True), responses={201: list[dict], **errors(400, 401, 403, 404, 503)})
+    @extend_schema(summary="Scan tables (all, or the named ones) in the background", request=s.SyncSchemasIn(many=True), responses={201: many(o.TABLE_DESCRIPTION), **errors(400, 401, 403, 404, 503)})
     def post(self, request):
         body = request.data if isinstance(request.data, list) else [request.data]  # the SDK sends a list
         serializer = s.SyncSchemasIn(data=body, many=True)
@@ -118,7 +120,7 @@ class SyncSchemasApi(APIView):
 
 
 class RefreshApi(APIView):
-    @extend_schema(summary="Scan a database connection again (every table)", request=s.RefreshIn, responses={201: list[dict], **errors(400, 401, 403, 404, 503)})
+    @extend_schema(summary="Scan a database connection again (every table)", request=s.RefreshIn, responses={201: many(o.TABLE_DESCRIPTION), **errors(400, 401, 403, 404, 503)})
     def post(self, request):
         data = _valid(s.RefreshIn, request.data)
         source = _scan(request, data["db_connection_id"])
@@ -127,7 +129,7 @@ class RefreshApi(APIView):
 
 
 class ScanStateApi(APIView):
-    @extend_schema(summary="The latest scan of a database connection: status and progress", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="The latest scan of a database connection: status and progress", responses={200: o.SCAN, **errors(401, 404)})
     def get(self, request, connection_id):
         return ApiResponse(s.scan_out(context.scan_state(_connection(request, connection_id))))
 
@@ -136,13 +138,13 @@ class ScanStateApi(APIView):
 
 
 class GoldenSqlListApi(APIView):
-    @extend_schema(summary="The caller's golden SQLs", parameters=[s.ListParams], responses={200: list[dict], **errors(400, 401, 404)}, operation_id="list_golden_sqls")
+    @extend_schema(summary="The caller's golden SQLs", parameters=[s.ListParams], responses={200: many(o.GOLDEN_SQL), **errors(400, 401, 404)}, operation_id="list_golden_sqls")
     def get(self, request):
         params = _valid(s.ListParams, request.query_params)
         source = _connection(request, params["db_connection_id"]) if params.get("db_connection_id") else None
         return ApiResponse([s.golden_sql_out(g) for g in _page(context.golden_sqls(request.user, source), request)])
 
-    @extend_schema(summary="Add golden SQLs (question → verified SQL); each must be a read-only query", request=s.GoldenSqlIn(many=True), responses={201: list[dict], **errors(400, 401, 403, 404)})
+    @extend_schema(summary="Add golden SQLs (question → verified SQL); each must be a read-only query", request=s.GoldenSqlIn(many=True), responses={201: many(o.GOLDEN_SQL), **errors(400, 401, 403, 404)})
     def post(self, request):
         body = request.data if isinstance(request.data, list) else [request.data]
         if len(body) > s.MAX_BATCH:
@@ -159,31 +161,31 @@ class GoldenSqlListApi(APIView):
 
 
 class GoldenSqlDetailApi(APIView):
-    @extend_schema(summary="A golden SQL", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="A golden SQL", responses={200: o.GOLDEN_SQL, **errors(401, 404)})
     def get(self, request, pk):
         return ApiResponse(s.golden_sql_out(context.golden_sql_get(request.user, pk)))
 
-    @extend_schema(summary="Change a golden SQL", request=s.GoldenSqlUpdate, responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Change a golden SQL", request=s.GoldenSqlUpdate, responses={200: o.GOLDEN_SQL, **errors(400, 401, 404)})
     def put(self, request, pk):
         item = context.golden_sql_get(request.user, pk)
         data = _valid(s.GoldenSqlUpdate, request.data)
         item = context_services.golden_sql_update(item, prompt_text=data.get("prompt_text"), sql=data.get("sql"), metadata=data.get("metadata"))
         return ApiResponse(s.golden_sql_out(item))
 
-    @extend_schema(summary="Delete a golden SQL", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="Delete a golden SQL", responses={200: o.DELETED, **errors(401, 404)})
     def delete(self, request, pk):
         context_services.golden_sql_delete(context.golden_sql_get(request.user, pk))
         return ApiResponse({"status": True})
 
 
 class InstructionListApi(APIView):
-    @extend_schema(summary="The caller's instructions", parameters=[s.ListParams], responses={200: list[dict], **errors(400, 401, 404)}, operation_id="list_instructions")
+    @extend_schema(summary="The caller's instructions", parameters=[s.ListParams], responses={200: many(o.INSTRUCTION), **errors(400, 401, 404)}, operation_id="list_instructions")
     def get(self, request):
         params = _valid(s.ListParams, request.query_params)
         source = _connection(request, params["db_connection_id"]) if params.get("db_connection_id") else None
         return ApiResponse([s.instruction_out(i) for i in _page(context.instructions(request.user, source), request)])
 
-    @extend_schema(summary="Add an instruction (a rule for SQL on this database)", request=s.InstructionIn, responses={201: dict, **errors(400, 401, 403, 404)})
+    @extend_schema(summary="Add an instruction (a rule for SQL on this database)", request=s.InstructionIn, responses={201: o.INSTRUCTION, **errors(400, 401, 403, 404)})
     def post(self, request):
         data = _valid(s.InstructionIn, request.data)
         source = data_source_for_use(request.user, _connection(request, data["db_connection_id"]))
@@ -192,7 +194,7 @@ class InstructionListApi(APIView):
 
 
 class InstructionFirstApi(APIView):
-    @extend_schema(summary="The caller's first instruction", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="The caller's first instruction", responses={200: o.INSTRUCTION, **errors(401, 404)})
     def get(self, request):
         item = context.instructions(request.user).order_by("created_at").first()
         if item is None:
@@ -203,11 +205,11 @@ class InstructionFirstApi(APIView):
 
 
 class InstructionDetailApi(APIView):
-    @extend_schema(summary="An instruction", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="An instruction", responses={200: o.INSTRUCTION, **errors(401, 404)})
     def get(self, request, pk):
         return ApiResponse(s.instruction_out(context.instruction_get(request.user, pk)))
 
-    @extend_schema(summary="Change an instruction", request=s.InstructionUpdate, responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Change an instruction", request=s.InstructionUpdate, responses={200: o.INSTRUCTION, **errors(400, 401, 404)})
     def put(self, request, pk):
         item = context.instruction_get(request.user, pk)
         data = _valid(s.InstructionUpdate, request.data)
@@ -217,7 +219,7 @@ class InstructionDetailApi(APIView):
         item = context_services.instruction_update(item, instruction=data.get("instruction"), metadata=data.get("metadata"), data_source=source)
         return ApiResponse(s.instruction_out(item))
 
-    @extend_schema(summary="Delete an instruction", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="Delete an instruction", responses={200: o.DELETED, **errors(401, 404)})
     def delete(self, request, pk):
         context_services.instruction_delete(context.instruction_get(request.user, pk))
         return ApiResponse({"status": True})
@@ -231,7 +233,7 @@ def _new_prompt(request, data):
 
 
 class PromptListApi(APIView):
-    @extend_schema(summary="The caller's prompts", parameters=[s.ListParams], responses={200: list[dict], **errors(400, 401, 404)}, operation_id="list_prompts")
+    @extend_schema(summary="The caller's prompts", parameters=[s.ListParams], responses={200: many(o.PROMPT), **errors(400, 401, 404)}, operation_id="list_prompts")
     def get(self, request):
         params = _valid(s.ListParams, request.query_params)
         items = context.prompts(request.user)
@@ -239,17 +241,17 @@ class PromptListApi(APIView):
             items = items.filter(data_source=_connection(request, params["db_connection_id"]))
         return ApiResponse([s.prompt_out(p) for p in _page(items, request)])
 
-    @extend_schema(summary="Ask a question of a database connection", request=s.PromptIn, responses={201: dict, **errors(400, 401, 403, 404)})
+    @extend_schema(summary="Ask a question of a database connection", request=s.PromptIn, responses={201: o.PROMPT, **errors(400, 401, 403, 404)})
     def post(self, request):
         return ApiResponse(s.prompt_out(_new_prompt(request, _valid(s.PromptIn, request.data))), status=status.HTTP_201_CREATED)
 
 
 class PromptDetailApi(APIView):
-    @extend_schema(summary="A prompt", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="A prompt", responses={200: o.PROMPT, **errors(401, 404)})
     def get(self, request, pk):
         return ApiResponse(s.prompt_out(context.prompt_get(request.user, pk)))
 
-    @extend_schema(summary="Change a prompt's metadata", request=s.PromptUpdate, responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Change a prompt's metadata", request=s.PromptUpdate, responses={200: o.PROMPT, **errors(400, 401, 404)})
     def put(self, request, pk):
         item = context.prompt_get(request.user, pk)
         data = _valid(s.PromptUpdate, request.data)
@@ -257,12 +259,12 @@ class PromptDetailApi(APIView):
 
 
 class PromptSqlGenerationsApi(APIView):
-    @extend_schema(summary="SQL generations of a prompt", parameters=[s.ListParams], responses={200: list[dict], **errors(400, 401, 404)}, operation_id="list_prompt_sql_generations")
+    @extend_schema(summary="SQL generations of a prompt", parameters=[s.ListParams], responses={200: many(o.SQL_GENERATION), **errors(400, 401, 404)}, operation_id="list_prompt_sql_generations")
     def get(self, request, pk):
         prompt = context.prompt_get(request.user, pk)
         return ApiResponse([s.sql_generation_out(g) for g in _page(prompt.sql_generations.all(), request)])
 
-    @extend_schema(summary="Write SQL for a stored prompt (or check the SQL given)", request=s.SqlGenerationIn, responses={201: dict, **errors(400, 401, 403, 404, 503, 504)})
+    @extend_schema(summary="Write SQL for a stored prompt (or check the SQL given)", request=s.SqlGenerationIn, responses={201: o.SQL_GENERATION, **errors(400, 401, 403, 404, 503, 504)})
     def post(self, request, pk):
         prompt = context.prompt_get(request.user, pk)
         data = _valid(s.SqlGenerationIn, request.data)
@@ -271,7 +273,7 @@ class PromptSqlGenerationsApi(APIView):
 
 
 class PromptAndSqlGenerationApi(APIView):
-    @extend_schema(summary="Ask a question and write its SQL in one call", request=s.PromptSqlGenerationIn, responses={201: dict, **errors(400, 401, 403, 404, 503, 504)}, operation_id="create_prompt_and_sql_generation")
+    @extend_schema(summary="Ask a question and write its SQL in one call", request=s.PromptSqlGenerationIn, responses={201: o.SQL_GENERATION, **errors(400, 401, 403, 404, 503, 504)}, operation_id="create_prompt_and_sql_generation")
     def post(self, request):
         data = _valid(s.PromptSqlGenerationIn, request.data)
         prompt = _new_prompt(request, data["prompt"])
@@ -280,17 +282,17 @@ class PromptAndSqlGenerationApi(APIView):
 
 
 class SqlGenerationListApi(APIView):
-    @extend_schema(summary="The caller's SQL generations", parameters=[s.ListParams], responses={200: list[dict], **errors(400, 401)}, operation_id="list_sql_generations")
+    @extend_schema(summary="The caller's SQL generations", parameters=[s.ListParams], responses={200: many(o.SQL_GENERATION), **errors(400, 401)}, operation_id="list_sql_generations")
     def get(self, request):
         return ApiResponse([s.sql_generation_out(g) for g in _page(context.sql_generations(request.user), request)])
 
 
 class SqlGenerationDetailApi(APIView):
-    @extend_schema(summary="A SQL generation", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="A SQL generation", responses={200: o.SQL_GENERATION, **errors(401, 404)})
     def get(self, request, pk):
         return ApiResponse(s.sql_generation_out(context.sql_generation_get(request.user, pk)))
 
-    @extend_schema(summary="Change a SQL generation's metadata", request=s.MetadataUpdate, responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Change a SQL generation's metadata", request=s.MetadataUpdate, responses={200: o.SQL_GENERATION, **errors(400, 401, 404)})
     def put(self, request, pk):
         item = context.sql_generation_get(request.user, pk)
         item.metadata = _valid(s.MetadataUpdate, request.data).get("metadata") or {}
@@ -308,7 +310,7 @@ def _refused(call):
 
 
 class SqlGenerationExecuteApi(APIView):
-    @extend_schema(summary="Run a SQL generation's query (read-only) and return its rows", parameters=[s.ExecuteParams], responses={200: list[dict], **errors(400, 401, 403, 404)})
+    @extend_schema(summary="Run a SQL generation's query (read-only) and return its rows", parameters=[s.ExecuteParams], responses={200: o.ROWS, **errors(400, 401, 403, 404)})
     def get(self, request, pk):
         item = context.sql_generation_get(request.user, pk)
         params = _valid(s.ExecuteParams, request.query_params)
@@ -326,12 +328,12 @@ class SqlGenerationCsvApi(APIView):
 
 
 class SqlGenerationNlGenerationsApi(APIView):
-    @extend_schema(summary="NL generations of a SQL generation", parameters=[s.ListParams], responses={200: list[dict], **errors(400, 401, 404)}, operation_id="list_sql_generation_nl_generations")
+    @extend_schema(summary="NL generations of a SQL generation", parameters=[s.ListParams], responses={200: many(o.NL_GENERATION), **errors(400, 401, 404)}, operation_id="list_sql_generation_nl_generations")
     def get(self, request, pk):
         item = context.sql_generation_get(request.user, pk)
         return ApiResponse([s.nl_generation_out(n) for n in _page(item.nl_generations.all(), request)])
 
-    @extend_schema(summary="Answer a SQL generation's result in words", request=s.NlGenerationIn, responses={201: dict, **errors(400, 401, 403, 404, 503, 504)})
+    @extend_schema(summary="Answer a SQL generation's result in words", request=s.NlGenerationIn, responses={201: o.NL_GENERATION, **errors(400, 401, 403, 404, 503, 504)})
     def post(self, request, pk):
         item = context.sql_generation_get(request.user, pk)
         data = _valid(s.NlGenerationIn, request.data)
@@ -340,7 +342,7 @@ class SqlGenerationNlGenerationsApi(APIView):
 
 
 class PromptSqlNlGenerationApi(APIView):
-    @extend_schema(summary="Write SQL for a stored prompt and answer it in words", request=s.SqlNlGenerationIn, responses={201: dict, **errors(400, 401, 403, 404, 503, 504)})
+    @extend_schema(summary="Write SQL for a stored prompt and answer it in words", request=s.SqlNlGenerationIn, responses={201: o.NL_GENERATION, **errors(400, 401, 403, 404, 503, 504)})
     def post(self, request, pk):
         prompt = context.prompt_get(request.user, pk)
         data = _valid(s.SqlNlGenerationIn, request.data)
@@ -348,7 +350,7 @@ class PromptSqlNlGenerationApi(APIView):
 
 
 class PromptAndSqlNlGenerationApi(APIView):
-    @extend_schema(summary="Ask, write SQL and answer in words, in one call", request=s.PromptSqlNlGenerationIn, responses={201: dict, **errors(400, 401, 403, 404, 503, 504)}, operation_id="create_prompt_sql_and_nl_generation")
+    @extend_schema(summary="Ask, write SQL and answer in words, in one call", request=s.PromptSqlNlGenerationIn, responses={201: o.NL_GENERATION, **errors(400, 401, 403, 404, 503, 504)}, operation_id="create_prompt_sql_and_nl_generation")
     def post(self, request):
         data = _valid(s.PromptSqlNlGenerationIn, request.data)
         prompt = _new_prompt(request, data["sql_generation"]["prompt"])
@@ -362,17 +364,17 @@ def _sql_then_nl(request, prompt, data):
 
 
 class NlGenerationListApi(APIView):
-    @extend_schema(summary="The caller's NL generations", parameters=[s.ListParams], responses={200: list[dict], **errors(400, 401)}, operation_id="list_nl_generations")
+    @extend_schema(summary="The caller's NL generations", parameters=[s.ListParams], responses={200: many(o.NL_GENERATION), **errors(400, 401)}, operation_id="list_nl_generations")
     def get(self, request):
         return ApiResponse([s.nl_generation_out(n) for n in _page(context.nl_generations(request.user), request)])
 
 
 class NlGenerationDetailApi(APIView):
-    @extend_schema(summary="An NL generation", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="An NL generation", responses={200: o.NL_GENERATION, **errors(401, 404)})
     def get(self, request, pk):
         return ApiResponse(s.nl_generation_out(context.nl_generation_get(request.user, pk)))
 
-    @extend_schema(summary="Change an NL generation's metadata", request=s.MetadataUpdate, responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Change an NL generation's metadata", request=s.MetadataUpdate, responses={200: o.NL_GENERATION, **errors(400, 401, 404)})
     def put(self, request, pk):
         item = context.nl_generation_get(request.user, pk)
         item.metadata = _valid(s.MetadataUpdate, request.data).get("metadata") or {}
@@ -389,23 +391,23 @@ def _generation(prompt):
 
 
 class GenerationListApi(APIView):
-    @extend_schema(summary="The caller's generations (a prompt with its latest SQL and answer)", parameters=[s.ListParams], responses={200: list[dict], **errors(400, 401)}, operation_id="list_generations")
+    @extend_schema(summary="The caller's generations (a prompt with its latest SQL and answer)", parameters=[s.ListParams], responses={200: many(o.GENERATION), **errors(400, 401)}, operation_id="list_generations")
     def get(self, request):
         return ApiResponse([_generation(p) for p in _page(context.prompts(request.user), request)])
 
 
 class GenerationDetailApi(APIView):
-    @extend_schema(summary="A generation", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="A generation", responses={200: o.GENERATION, **errors(401, 404)})
     def get(self, request, pk):
         return ApiResponse(_generation(context.prompt_get(request.user, pk)))
 
-    @extend_schema(summary="Write SQL and an answer for a stored prompt", request=None, responses={201: dict, **errors(401, 403, 404, 503, 504)})
+    @extend_schema(summary="Write SQL and an answer for a stored prompt", request=None, responses={201: o.GENERATION, **errors(401, 403, 404, 503, 504)})
     def post(self, request, pk):
         prompt = context.prompt_get(request.user, pk)
         _generated(lambda: services.generation_run(request.user, prompt))
         return ApiResponse(_generation(prompt), status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Verify or reject a generation; VERIFIED makes its SQL a golden SQL", request=s.GenerationUpdate, responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Verify or reject a generation; VERIFIED makes its SQL a golden SQL", request=s.GenerationUpdate, responses={200: o.GENERATION, **errors(400, 401, 404)})
     def put(self, request, pk):
         prompt = context.prompt_get(request.user, pk)
         data = _valid(s.GenerationUpdate, request.data)
@@ -414,7 +416,7 @@ class GenerationDetailApi(APIView):
 
 
 class GenerationSqlApi(APIView):
-    @extend_schema(summary="Replace a generation's SQL with the given one (checked and run read-only)", request=s.GenerationSqlIn, responses={201: dict, **errors(400, 401, 403, 404, 503, 504)})
+    @extend_schema(summary="Replace a generation's SQL with the given one (checked and run read-only)", request=s.GenerationSqlIn, responses={201: o.GENERATION, **errors(400, 401, 403, 404, 503, 504)})
     def post(self, request, pk):
         prompt = context.prompt_get(request.user, pk)
         data = _valid(s.GenerationSqlIn, request.data)
@@ -423,7 +425,7 @@ class GenerationSqlApi(APIView):
 
 
 class GenerationNlApi(APIView):
-    @extend_schema(summary="Answer a generation's latest SQL in words", request=None, responses={201: dict, **errors(400, 401, 403, 404, 503, 504)})
+    @extend_schema(summary="Answer a generation's latest SQL in words", request=None, responses={201: o.NL_GENERATION, **errors(400, 401, 403, 404, 503, 504)})
     def post(self, request, pk):
         prompt = context.prompt_get(request.user, pk)
         latest, _ = services.latest(prompt)
@@ -434,7 +436,7 @@ class GenerationNlApi(APIView):
 
 
 class PromoteApi(APIView):
-    @extend_schema(summary="Promote an approved SQL generation to a golden SQL", request=None, responses={201: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Promote an approved SQL generation to a golden SQL", request=None, responses={201: o.GOLDEN_SQL, **errors(400, 401, 404)})
     def post(self, request, pk):
         item = context.sql_generation_get(request.user, pk)
         if item.status != item.Status.VALID or not item.sql:
@@ -443,7 +445,7 @@ class PromoteApi(APIView):
 
 
 class QueryHistoryApi(APIView):
-    @extend_schema(summary="Queries that ran on a database connection (the caller's), most frequent first", parameters=[s.ListParams], responses={200: list[dict], **errors(400, 401, 404)})
+    @extend_schema(summary="Queries that ran on a database connection (the caller's), most frequent first", parameters=[s.ListParams], responses={200: many(o.QUERY_HISTORY), **errors(400, 401, 404)})
     def get(self, request):
         params = _valid(s.ListParams, request.query_params)
         if not params.get("db_connection_id"):
@@ -462,19 +464,19 @@ class QueryHistoryApi(APIView):
 class FinetuningApi(APIView):
     """Every finetuning call: Querent trains no models, and says what to do instead."""
 
-    @extend_schema(summary="Not offered: Querent does not fine-tune models", responses={400: dict})
+    @extend_schema(summary="Not offered: Querent does not fine-tune models", responses={400: o.FINETUNING_REFUSED})
     def get(self, request, pk=None):
         return self._refuse()
 
-    @extend_schema(summary="Not offered: Querent does not fine-tune models", request=None, responses={400: dict})
+    @extend_schema(summary="Not offered: Querent does not fine-tune models", request=None, responses={400: o.FINETUNING_REFUSED})
     def post(self, request, pk=None):
         return self._refuse()
 
-    @extend_schema(summary="Not offered: Querent does not fine-tune models", request=None, responses={400: dict})
+    @extend_schema(summary="Not offered: Querent does not fine-tune models", request=None, responses={400: o.FINETUNING_REFUSED})
     def put(self, request, pk=None):
         return self._refuse()
 
-    @extend_schema(summary="Not offered: Querent does not fine-tune models", responses={400: dict})
+    @extend_schema(summary="Not offered: Querent does not fine-tune models", responses={400: o.FINETUNING_REFUSED})
     def delete(self, request, pk=None):
         return self._refuse()
 
@@ -492,7 +494,7 @@ FinetuningListApi, FinetuningDetailApi, FinetuningCancelApi = (_finetuning_route
 
 
 class DriversApi(APIView):
-    @extend_schema(summary="Database drivers this server connects with", responses={200: list[dict]})
+    @extend_schema(summary="Database drivers this server connects with", responses={200: many(o.DRIVER)})
     def get(self, request):
         from executor.models import DataSource, SUPPORTED_ENGINES
 
@@ -504,6 +506,6 @@ class HeartbeatApi(APIView):
     authentication_classes = []
     permission_classes = []
 
-    @extend_schema(summary="Liveness: the server's clock in nanoseconds", responses={200: dict})
+    @extend_schema(summary="Liveness: the server's clock in nanoseconds", responses={200: o.HEARTBEAT})
     def get(self, request):
         return ApiResponse({"nanosecond heartbeat": time.time_ns()})
