@@ -3,6 +3,8 @@ and `/runs/stream` are plain async views (config.async_api), which drf-spectacul
 they are written here, by hand, with what their serializers accept and the events they stream.
 """
 
+from .opengpts import openapi as opengpts_openapi
+
 UUID = {"type": "string", "format": "uuid"}
 # What a StrictCharField refuses: blank, and the NUL character (PostgreSQL text cannot hold it).
 TEXT = {"type": "string", "minLength": 1, "pattern": r"^[^\u0000]*\S[^\u0000]*$"}
@@ -68,12 +70,7 @@ COLLECTED = {
     "properties": {"thread_id": UUID, "run_id": UUID, "events": {"type": "array", "items": EVENT}},
     "required": ["thread_id", "run_id", "events"],
 }
-OPENGPTS_THREAD = {
-    "type": "object",
-    "properties": {"thread_id": UUID, "assistant_id": {"type": "string", "nullable": True}, "name": {"type": "string"},
-                   "metadata": JSON_OBJECT, "user_id": {"type": "string"}, "updated_at": {"type": "string"}},
-    "required": ["thread_id"],
-}
+OPENGPTS_THREAD = opengpts_openapi.THREAD
 THREAD_ID = [{"name": "thread_id", "in": "path", "required": True, "schema": UUID}]
 SECURITY = [{"bearerAuth": []}, {"apiKeyAuth": []}]
 
@@ -85,6 +82,9 @@ def _op(tag: str, summary: str, **fields) -> dict:
 def add_async_routes(result, generator, request, public):
     """drf-spectacular postprocessing hook: document the async views."""
     paths = result.setdefault("paths", {})
+    # POST /runs and POST /runs/stream: the models and step cap the operator allows now.
+    result.setdefault("components", {}).setdefault("schemas", {})["OpenGptsRunIn"] = opengpts_openapi.run_in()
+    opengpts_openapi.require_raw_bodies(paths)
     def asked(json_schema: dict, description: str) -> dict:
         return {"200": {"description": description, "content": {**_sse(PROMPTQL_EVENTS), "application/json": {"schema": json_schema}}},
                 **_errors(400, 401, 404, 409, 415)}
@@ -111,7 +111,7 @@ def add_async_routes(result, generator, request, public):
                    requestBody=_json_body(OPENGPTS_THREAD_IN), responses={"200": {"description": "The thread", "content": {
                        "application/json": {"schema": OPENGPTS_THREAD}}}, **_errors(400, 401, 404, 415)}),
         "delete": _op("OpenGPTs", "Delete a thread (not while a run is in progress)", operationId="threads_destroy", parameters=THREAD_ID,
-                      responses={"200": {"description": "Deleted"}, "204": {"description": "Deleted"}, **_errors(401, 404, 409)}),
+                      responses={"200": {"description": "Deleted", "content": {"application/json": {"schema": opengpts_openapi.STATUS_OK}}}, "204": {"description": "Deleted"}, **_errors(401, 404, 409)}),
     }
     paths["/threads/{thread_id}/events"] = {"get": _op(
         "PromptQL threads", "Re-join a thread's stream: replay after `after` (or Last-Event-ID), then follow the active run",
@@ -127,8 +127,7 @@ def add_async_routes(result, generator, request, public):
     )}
     paths["/runs/stream"] = {"post": _op(
         "OpenGPTs", "Start a run and stream its messages (OpenGPTs framing, CRLF line ends)", operationId="runs_stream",
-        requestBody=_json_body({"type": "object", "properties": {"thread_id": UUID, "assistant_id": UUID, "input": {},
-                                                                  "config": JSON_OBJECT}, "required": ["thread_id"]}),
+        requestBody=_json_body(opengpts_openapi.RUN_IN_REF),
         responses={"200": {"description": "The run's messages", "content": _sse(OPENGPTS_EVENTS)}, **_errors(400, 401, 404, 409, 415)},
     )}
     return result

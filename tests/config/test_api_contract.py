@@ -48,3 +48,10 @@ def test_every_route_is_documented_and_tagged_by_dialect(client):
     assert operations[("GET", "/api/v1/questions")]["tags"] == ["Dataherald"]
     chat = operations[("POST", "/api/sessions/{session_id}/chat")]["responses"]["200"]["content"]["application/json"]["schema"]
     assert {"id", "finish_reason", "response", "usage", "doc_ids"} <= set(chat["properties"])
+    # OpenGPTs' answers are described, not bare objects (threads/opengpts/openapi.py).
+    opengpts = {route: op["responses"]["200"]["content"]["application/json"]["schema"] for route, op in operations.items()
+                if op["tags"] == ["OpenGPTs"] and "application/json" in op["responses"].get("200", {}).get("content", {})}
+    assert len(opengpts) >= 15 and not [route for route, schema in opengpts.items() if not (schema.get("items") or schema).get("properties")]
+    message = opengpts[("GET", "/threads/{thread_id}/state")]["properties"]["values"]["oneOf"][0]["items"]["properties"]
+    assert {"type", "content", "id", "additional_kwargs", "example"} <= set(message)
+    assert {"assistant_id", "name", "config", "public", "updated_at", "user_id"} <= set(opengpts[("GET", "/assistants")]["items"]["properties"])

@@ -514,7 +514,7 @@ REFERENCES = [
     Reference("PromptQL thread with a foreign assistant", "POST", "/threads",
               lambda w: {"message": "hi", "assistant_id": w.assistant, "stream": False}, 404),
     Reference("OpenGPTs thread with a foreign assistant", "POST", "/threads",
-              lambda w: {"name": "x", "assistant_id": w.assistant}, 400),
+              lambda w: {"name": "x", "assistant_id": w.assistant}, 404),
     Reference("assistant over a foreign data source", "POST", "/assistants",
               lambda w: {"name": "x", "config": {"configurable": {"data_source_id": w.data_source}}}, 400),
     Reference("question on a foreign connection", "POST", "/api/v1/questions",

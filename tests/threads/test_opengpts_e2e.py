@@ -249,7 +249,7 @@ def test_isolation_matrix(stack, llm, tenant_demo):
         ("GET", f"/threads/{tid}/history", None, 404),
         ("POST", "/runs", {"thread_id": tid, "input": [{"content": "x", "type": "human"}]}, 404),
         ("POST", "/runs/stream", {"thread_id": tid, "input": [{"content": "x", "type": "human"}]}, 404),
-        ("POST", "/threads", {"name": "x", "assistant_id": pid}, 400),  # a private assistant of someone else
+        ("POST", "/threads", {"name": "x", "assistant_id": pid}, 404),  # a private assistant of someone else
     ]
     for method, path, payload, expected in cases:
         response = requests.request(method, f"{base}{path}", headers=b, json=payload)

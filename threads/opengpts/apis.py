@@ -12,7 +12,7 @@ from config.schema import errors
 from .. import artifact_text, selectors
 from ..models import Message, Run, Thread
 from ..serializers import run_dict, thread_summary
-from . import services
+from . import openapi, services
 from .messages import from_message
 from .serializers import FeedbackInSerializer, RunInSerializer, StateInSerializer, ThreadInSerializer
 
@@ -31,7 +31,7 @@ def values_shape(thread: Thread, messages: list[dict]):
 
 
 class ThreadCreateApi(APIView):
-    @extend_schema(summary="Create a thread (OpenGPTs)", request=ThreadInSerializer, responses={200: dict})
+    @extend_schema(summary="Create a thread (OpenGPTs)", request=ThreadInSerializer, responses={200: openapi.THREAD, **errors(400, 401, 404)})
     def post(self, request):
         serializer = ThreadInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -39,24 +39,24 @@ class ThreadCreateApi(APIView):
 
 
 class ThreadWriteApi(APIView):
-    @extend_schema(summary="Create or replace a thread with this id (OpenGPTs)", request=ThreadInSerializer, responses={200: dict})
+    @extend_schema(summary="Create or replace a thread with this id (OpenGPTs)", request=ThreadInSerializer, responses={200: openapi.THREAD, **errors(400, 401, 404)})
     def put(self, request, thread_id):
         serializer = ThreadInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return Response(thread_summary(services.put_thread(request.user, thread_id, serializer.validated_data)))
 
-    @extend_schema(summary="Delete a thread", responses={200: dict})
+    @extend_schema(summary="Delete a thread", responses={200: openapi.STATUS_OK, **errors(401, 404)})
     def delete(self, request, thread_id):
         selectors.get_thread(request.user, thread_id).delete()
         return Response({"status": "ok"})
 
 
 class ThreadStateApi(APIView):
-    @extend_schema(summary="The thread's messages as OpenGPTs state", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="The thread's messages as OpenGPTs state", responses={200: openapi.STATE, **errors(401, 404)})
     def get(self, request, thread_id):
         return Response(state_of(selectors.get_thread(request.user, thread_id)))
 
-    @extend_schema(summary="Add messages to the thread", request=StateInSerializer, responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Add messages to the thread", request={"application/json": openapi.STATE_IN}, responses={200: openapi.STATE, **errors(400, 401, 404)})
     def post(self, request, thread_id):
         thread = selectors.get_thread(request.user, thread_id)
         serializer = StateInSerializer(data=request.data)
@@ -66,7 +66,7 @@ class ThreadStateApi(APIView):
 
 
 class ThreadHistoryApi(APIView):
-    @extend_schema(summary="Past states of the thread, newest first", responses={200: list[dict], **errors(401, 404)})
+    @extend_schema(summary="Past states of the thread, newest first", responses={200: openapi.HISTORY, **errors(401, 404)})
     def get(self, request, thread_id):
         thread = selectors.get_thread(request.user, thread_id)
         checkpoints = [run.finished_at for run in Run.objects.filter(thread=thread, finished_at__isnull=False).order_by("-finished_at")]
@@ -75,7 +75,7 @@ class ThreadHistoryApi(APIView):
 
 
 class RunCreateApi(APIView):
-    @extend_schema(summary="Start a run on a thread; returns at once", request=RunInSerializer, responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Start a run on a thread; returns at once", request={"application/json": openapi.RUN_IN_REF}, responses={200: openapi.RUN_STARTED, **errors(400, 401, 404, 409)})
     def post(self, request):
         serializer = RunInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -84,7 +84,7 @@ class RunCreateApi(APIView):
 
 
 class RunDetailApi(APIView):
-    @extend_schema(summary="A run's status, usage and timings", responses={200: dict, **errors(401, 404)})
+    @extend_schema(summary="A run's status, usage and timings", responses={200: openapi.RUN, **errors(401, 404)})
     def get(self, request, run_id):
         run = Run.objects.filter(pk=run_id, thread__in=selectors.threads_for(request.user)).first()
         if run is None:
@@ -137,7 +137,7 @@ CONFIG_SCHEMA = {
 
 
 class ConfigSchemaApi(APIView):
-    @extend_schema(summary="JSON schema of an assistant's config", responses={200: dict, **errors(401)})
+    @extend_schema(summary="JSON schema of an assistant's config", responses={200: openapi.CONFIG_SCHEMA, **errors(401)})
     def get(self, request):
         # The operator's limits, as they are now: the models that may be named and the step cap.
         configurable = copy.deepcopy(CONFIG_SCHEMA["properties"]["configurable"])
@@ -148,7 +148,7 @@ class ConfigSchemaApi(APIView):
 
 class FeedbackApi(APIView):
     @extend_schema(summary="Rate a run (OpenGPTs' thumbs up/down)", request=FeedbackInSerializer,
-                   responses={200: dict, **errors(400, 401, 404)})
+                   responses={200: openapi.STATUS_OK, **errors(400, 401, 404)})
     def post(self, request):
         serializer = FeedbackInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -4,7 +4,6 @@
 import json
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -18,6 +17,7 @@ from assistants.serializers import document_out
 from config.schema import errors
 
 from ..models import Thread
+from . import openapi
 
 
 def scope_from_config(principal, raw) -> Scope:
@@ -30,9 +30,9 @@ def scope_from_config(principal, raw) -> Scope:
     if not isinstance(configurable, dict):
         raise ValidationError({"config": ["must be an object with `configurable`"]})
     assistant_id, thread_id = configurable.get("assistant_id"), configurable.get("thread_id")
-    if bool(assistant_id) == bool(thread_id):
+    if ("assistant_id" in configurable) == ("thread_id" in configurable):  # a key given as null names it too
         raise ValidationError({"config": ["name exactly one of configurable.assistant_id or configurable.thread_id"]})
-    if assistant_id:
+    if "assistant_id" in configurable:
         assistant = Assistant.objects.visible_to(principal).filter(pk=assistant_id).first() if _uuid(assistant_id) else None
         if assistant is None:
             raise NotFound("Assistant not found.")
@@ -65,19 +65,11 @@ def ingest_request(request, scope: Scope) -> list:
         raise exc.as_drf() from None
 
 
-class IngestInSerializer(serializers.Serializer):
-    """The multipart form OpenGPTs' frontend sends (documented here; the view reads it itself)."""
-
-    files = serializers.ListField(child=serializers.FileField(), help_text="PDF, DOCX, HTML, Markdown or text files")
-    config = serializers.CharField(help_text='JSON: {"configurable": {"assistant_id": ...}} or {"configurable": {"thread_id": ...}}')
-    upload_id = serializers.CharField(required=False, max_length=100, help_text="read the upload's progress at /ui/uploads/{upload_id}")
-
-
 class IngestApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(summary="Upload documents to an assistant or a thread (OpenGPTs)", request={"multipart/form-data": IngestInSerializer},
-                   responses={200: list[dict], **errors(400, 401, 404)})
+    @extend_schema(summary="Upload documents to an assistant or a thread (OpenGPTs)", request={"multipart/form-data": openapi.INGEST},
+                   responses={200: openapi.array(openapi.DOCUMENT), **errors(400, 401, 404)})
     def post(self, request):
         if "config" not in request.data:
             raise ValidationError({"config": ["required: {\"configurable\": {\"assistant_id\": ...}} or thread_id"]})

@@ -48,6 +48,17 @@ def from_message(message: Message, artifacts: dict | None = None) -> dict:
     )
 
 
+def _text_of_parts(parts: list, where: str) -> str:
+    """A string part is text, an object's `text` is (other objects, such as images, are skipped)."""
+    texts = []
+    for number, part in enumerate(parts):
+        text = part if isinstance(part, str) else part.get("text", "") if isinstance(part, dict) else None
+        if not isinstance(text, str):
+            raise ValueError(f"{where}[{number}] must be a string or an object whose text is a string")
+        texts.append(text)
+    return "".join(texts)
+
+
 def parse_input_messages(raw) -> list[tuple[str, str]]:
     """OpenGPTs input: a list of messages or {"messages": [...]}; each {"content", "type"}. Returns (role, content)."""
     if isinstance(raw, dict):
@@ -64,8 +75,8 @@ def parse_input_messages(raw) -> list[tuple[str, str]]:
         content = item.get("content")
         if kind not in ROLE_FROM_TYPE:
             raise ValueError(f"input[{index}].type must be human or system, not {kind!r}")
-        if isinstance(content, list):  # content parts
-            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        if isinstance(content, list):  # langchain's content parts
+            content = _text_of_parts(content, f"input[{index}].content")
         if not isinstance(content, str):
             raise ValueError(f"input[{index}].content must be a string")
         parsed.append((ROLE_FROM_TYPE[kind], content))

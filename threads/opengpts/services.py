@@ -2,7 +2,7 @@
 
 from django.db import transaction
 from django.http import Http404
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 
 from assistants import limits
 from assistants.models import Assistant
@@ -13,13 +13,11 @@ from ..models import Message, Run, Thread
 from .messages import parse_input_messages
 
 
-NO_ASSISTANT = {"assistant_id": ["assistant not found"]}
-
-
 def readable_assistant(principal: Principal, assistant_id) -> Assistant:
+    """An unknown id, or another user's private assistant, is a 404 naming it (as upstream)."""
     assistant = Assistant.objects.readable_by(principal).filter(pk=assistant_id).first()
     if assistant is None:
-        raise ValidationError(NO_ASSISTANT)
+        raise NotFound(f"assistant_id: assistant {assistant_id} not found")
     return assistant
 
 
@@ -77,8 +75,9 @@ def start_opengpts_run(principal: Principal, data: dict) -> tuple[Thread, Run]:
 
 def _run_config(config: dict) -> dict:
     """The run's own model and step count: only what the operator's limits allow (a 400 otherwise)."""
-    configurable = config.get("configurable") or {}
-    if not isinstance(configurable, dict):
+    configurable = config.get("configurable")
+    configurable = {} if configurable is None else configurable
+    if not isinstance(configurable, dict):  # false, 0 or "" too: only null stands for none
         raise ValidationError({"config": ["configurable must be an object"]})
     run_config = {}
     try:
