@@ -445,11 +445,9 @@ class PromoteApi(APIView):
 
 
 class QueryHistoryApi(APIView):
-    @extend_schema(summary="Queries that ran on a database connection (the caller's), most frequent first", parameters=[s.ListParams], responses={200: many(o.QUERY_HISTORY), **errors(400, 401, 404)})
+    @extend_schema(summary="Queries that ran on a database connection (the caller's), most frequent first", parameters=[s.QueryHistoryParams], responses={200: many(o.QUERY_HISTORY), **errors(400, 401, 404)})
     def get(self, request):
-        params = _valid(s.ListParams, request.query_params)
-        if not params.get("db_connection_id"):
-            raise ValidationError({"db_connection_id": ["This field is required."]})
+        params = _valid(s.QueryHistoryParams, request.query_params)
         source = _connection(request, params["db_connection_id"])
         counts: dict[str, list] = {}
         for pk, sql in context.sql_generations(request.user).filter(prompt__data_source=source, status="VALID").order_by("created_at").values_list("id", "sql"):

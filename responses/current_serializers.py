@@ -7,6 +7,8 @@ from rest_framework import serializers
 from config.fields import StrictBooleanField, StrictCharField, storable_json
 from executor.context.models import ContextState, GoldenSql, Instruction, NlGeneration, Prompt, SqlGeneration, TableDescription
 
+from .serializers import QueryParams
+
 MAX_TEXT = 10_000
 MAX_SQL = 100_000
 MAX_BATCH = 1000
@@ -21,7 +23,7 @@ def _when(value):
     return value.isoformat() if value else None
 
 
-class ListParams(serializers.Serializer):
+class ListParams(QueryParams):
     """Paging as the SDK sends it (page from 1, page_size, order, ascend) and the engine's filters."""
 
     page = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000)
@@ -30,6 +32,12 @@ class ListParams(serializers.Serializer):
     ascend = serializers.BooleanField(required=False, default=True)
     db_connection_id = serializers.CharField(required=False, max_length=100)
     table_name = serializers.CharField(required=False, max_length=300)
+
+
+class QueryHistoryParams(ListParams):
+    """The history is of one database connection: which one is required."""
+
+    db_connection_id = serializers.CharField(max_length=100)
 
 
 class PromptIn(serializers.Serializer):
@@ -77,7 +85,7 @@ class MetadataUpdate(serializers.Serializer):
     metadata = _metadata()
 
 
-class ExecuteParams(serializers.Serializer):
+class ExecuteParams(QueryParams):
     max_rows = serializers.IntegerField(required=False, default=100, min_value=1, max_value=100_000)
 
 

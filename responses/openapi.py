@@ -2,6 +2,8 @@
 schema): the shapes of responses.serializers (seed 001) and responses.current_serializers (the
 current API), so a client generator or a fuzzer learns every field, its type and when it is null."""
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
+
 from executor.context.models import ContextState, SqlGeneration, TableDescription
 
 from .current_serializers import GENERATION_STATUSES, _ENGINE_STATUS
@@ -59,6 +61,16 @@ RESPONSE = obj(
     # A response that holds a write: the confirmation it waits on (or waited on).
     {"confirmation": obj({"confirmation_id": UUID, "sql": STR, "status": STR, "thread_id": UUID})},
 )
+
+class SqlExecutionInScheme(OpenApiSerializerExtension):
+    """The statement as sql_query (seed 001) or sql_statement (later versions): one of them is required."""
+
+    target_class = "responses.serializers.SqlExecutionInSerializer"
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        return {**schema, "anyOf": [{"required": ["sql_query"]}, {"required": ["sql_statement"]}]}
+
 
 # Dataherald's (str(rows), {"result": rows}): OpenAPI 3.0 has no tuples, so an array of either.
 SQL_EXECUTION = {

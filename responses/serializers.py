@@ -29,7 +29,7 @@ class _UnsupportedField(serializers.Field):
         return None
 
 
-@extend_schema_field(OpenApiTypes.BOOL)
+@extend_schema_field({"type": "boolean", "nullable": True, "enum": [False, None]})  # true is the operator's alone
 class _OperatorOnlyField(serializers.Field):
     """`shared` (usable by every tenant): absent, null or false is fine; true is refused by name,
     because only the operator shares a data source with every tenant."""
@@ -44,6 +44,17 @@ class _OperatorOnlyField(serializers.Field):
 
     def to_representation(self, value):
         return bool(value)
+
+
+class QueryParams(serializers.Serializer):
+    """Query parameters: DRF drops a blank value (`?limit=`) as if it were absent, so a malformed
+    URL would pass unnoticed; here a parameter given blank is refused by name, like any bad value."""
+
+    def to_internal_value(self, data):
+        blank = {name: ["This parameter may not be blank."] for name in self.fields if data.get(name) == ""}
+        if blank:
+            raise serializers.ValidationError(blank)
+        return super().to_internal_value(data)
 
 
 class ConnectionInSerializer(serializers.Serializer):
@@ -111,7 +122,7 @@ class ResponseInSerializer(serializers.Serializer):
     sql_query = StrictCharField(max_length=MAX_SQL, required=False, allow_null=True, allow_blank=True)
 
 
-class QuestionFlagsSerializer(serializers.Serializer):
+class QuestionFlagsSerializer(QueryParams):
     """Query parameters of POST /questions (Dataherald's defaults)."""
 
     run_evaluator = serializers.BooleanField(required=False, default=False)
@@ -125,7 +136,7 @@ class ResponseFlagsSerializer(QuestionFlagsSerializer):
     sql_response_only = serializers.BooleanField(required=False, default=False)
 
 
-class ListSerializer(serializers.Serializer):
+class ListSerializer(QueryParams):
     offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_INT)
     limit = serializers.IntegerField(required=False, default=500, min_value=1, max_value=1000)
 

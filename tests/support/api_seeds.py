@@ -9,6 +9,7 @@ Runs execute in the request (eager Celery) on the offline demo model: no worker,
 """
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -17,6 +18,8 @@ from django.utils import timezone
 from hypothesis import strategies as st
 
 from assistants.models import Assistant
+from config.patches.spectacular_patterns import NOT_BLANK
+from executor.context.models import GoldenSql, Instruction, NlGeneration, Prompt, SqlGeneration, TableDescription
 from executor.models import DataSource
 from responses.models import Question, Response
 from sessions.models import EndUser, Session
@@ -46,6 +49,11 @@ _SEED_FOR = {
     ("", "thread_id"): "thread",
     ("", "run_id"): "run",
     ("", "confirmation_id"): "confirmation",
+    # Dataherald's current API names every id `pk`: the path says whose (under /api/ and /api/v1/).
+    **{(mount + route, "pk"): kind for mount in ("/api/", "/api/v1/") for route, kind in (
+        ("golden-sqls", "golden_sql"), ("instructions", "instruction"), ("table-descriptions", "table_description"),
+        ("prompts", "prompt"), ("generations", "prompt"), ("sql-generations", "sql_generation"), ("nl-generations", "nl_generation"),
+    )},
 }
 
 
@@ -78,6 +86,16 @@ def flatmap_body(ctx, body):
     if not real:
         return st.just(body)
     return st.sampled_from([body, {**body, **real}])
+
+
+def demo_connection_uri(ctx, body):
+    """A database connection's URI must name a database that answers, which no schema can say: a
+    schema-valid generated URI is swapped for the demo copy's (still schema-valid, so a negative case
+    stays negative) and the connection is created or changed."""
+    uri = body.get("connection_uri") if isinstance(body, dict) and "database-connections" in ctx.operation.path else None
+    if isinstance(uri, str) and len(uri) <= 4000 and re.search(NOT_BLANK, uri) and "_demo_url" in SEEDS:
+        return {**body, "connection_uri": SEEDS["_demo_url"]}
+    return body
 
 
 class Api:
@@ -125,6 +143,20 @@ def _create(kind: str, api: Api) -> str:
         created = api.post("/api/v1/questions", body)  # answered with its first response
         SEEDS["question"], SEEDS["response"] = created["question_id"], created["id"]
         return SEEDS[kind]
+    if kind == "golden_sql":
+        body = [{"db_connection_id": _ensure("connection", api), "prompt_text": "How many customers?", "sql": "SELECT count(*) FROM customer"}]
+        return api.post("/api/golden-sqls", body)[0]["id"]
+    if kind == "instruction":
+        body = {"db_connection_id": _ensure("connection", api), "instruction": "Count rows with count(*)."}
+        return api.post("/api/instructions", body)["id"]
+    if kind == "table_description":  # a scan (eager) describes the demo database's tables
+        return api.post("/api/table-descriptions/refresh", {"db_connection_id": _ensure("connection", api)})[0]["id"]
+    if kind == "prompt":
+        return api.post("/api/prompts", {"db_connection_id": _ensure("connection", api), "text": "How many customers are there?"})["id"]
+    if kind == "sql_generation":  # the SQL given, checked and run: VALID, so it can be executed and promoted
+        return api.post(f"/api/prompts/{_ensure('prompt', api)}/sql-generations", {"sql": "SELECT count(*) AS n FROM customer"})["id"]
+    if kind == "nl_generation":
+        return api.post(f"/api/sql-generations/{_ensure('sql_generation', api)}/nl-generations", {})["id"]
     raise AssertionError(kind)
 
 
@@ -132,6 +164,8 @@ _MODELS = {
     "connection": DataSource, "assistant": Assistant, "agent": Assistant, "user": EndUser,
     "julep_session": Session, "bi_session": Session, "thread": Thread, "run": Run, "confirmation": Confirmation,
     "question": Question, "response": Response,
+    "golden_sql": GoldenSql, "instruction": Instruction, "table_description": TableDescription, "prompt": Prompt,
+    "sql_generation": SqlGeneration, "nl_generation": NlGeneration,
 }
 
 

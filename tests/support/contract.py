@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.support.api_seeds import flatmap_path_parameters
+from tests.support.api_seeds import demo_connection_uri, flatmap_path_parameters
 
 ANSWER_CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 CONTRACT_CHECKS = ANSWER_CHECKS + [positive_data_acceptance, negative_data_rejection]
@@ -30,7 +30,14 @@ GROUPS = {
              ("exclude", {"path_regex": r"/docs"}), ("exclude", {"method": "POST", "path": "/threads"})],
     "opengpts": [("include", {"func": lambda ctx: "OpenGPTs" in (ctx.operation.tags or [])
                               or (ctx.operation.method.upper(), ctx.operation.path) == ("POST", "/threads")})],
-    "dataherald": [("include", {"tag": "Dataherald"})],
+    # The current API under /api/v1/ (the engine's mount) is the same views as under /api/ (the SDK's),
+    # so each is checked once, under /api/; the fuzzer takes the twins. Kept under /api/v1/: seed 001's
+    # own routes and the table descriptions, whose statuses the engine names differently. Finetunings
+    # refuse every request by design (400: no models are trained), which no "valid data is accepted"
+    # check can pass: the fuzzer checks them (never a 5xx, answers as documented).
+    "dataherald": [("include", {"tag": "Dataherald"}),
+                   ("exclude", {"path_regex": r"^/api/v1/(?!questions|responses|sql-query-executions|table-descriptions)"}),
+                   ("exclude", {"path_regex": r"/finetunings"})],
     "julep_docs": [("include", {"tag": "Julep", "path_regex": r"/docs"})],
 }
 
@@ -54,6 +61,7 @@ def contract_schema(group: str):
     schema.hook(flatmap_path_parameters)
     schema.hook(filter_body)
     schema.hook(filter_query)
+    schema.hook("map_body")(demo_connection_uri)
     return schema
 
 
