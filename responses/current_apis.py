@@ -11,6 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
+from config.errors import Conflict
 from config.schema import errors
 from executor.context import selectors as context, services as context_services
 from executor.selectors import data_source_for_use
@@ -425,22 +426,22 @@ class GenerationSqlApi(APIView):
 
 
 class GenerationNlApi(APIView):
-    @extend_schema(summary="Answer a generation's latest SQL in words", request=None, responses={201: o.NL_GENERATION, **errors(400, 401, 403, 404, 503, 504)})
+    @extend_schema(summary="Answer a generation's latest SQL in words", request=None, responses={201: o.NL_GENERATION, **errors(400, 401, 403, 404, 409, 503, 504)})
     def post(self, request, pk):
         prompt = context.prompt_get(request.user, pk)
         latest, _ = services.latest(prompt)
         if latest is None:
-            raise ValidationError({"sql": ["This generation has no SQL yet; POST /api/generations/{id} first."]})
+            raise Conflict("This generation has no SQL yet; POST /api/generations/{id} first.")
         answer = _generated(lambda: services.nl_generation_create(request.user, latest, max_rows=100, metadata={}))
         return ApiResponse(s.nl_generation_out(answer), status=status.HTTP_201_CREATED)
 
 
 class PromoteApi(APIView):
-    @extend_schema(summary="Promote an approved SQL generation to a golden SQL", request=None, responses={201: o.GOLDEN_SQL, **errors(400, 401, 404)})
+    @extend_schema(summary="Promote an approved SQL generation to a golden SQL", request=None, responses={201: o.GOLDEN_SQL, **errors(401, 404, 409)})
     def post(self, request, pk):
         item = context.sql_generation_get(request.user, pk)
         if item.status != item.Status.VALID or not item.sql:
-            raise ValidationError({"sql": ["Only a SQL generation whose query ran can become a golden SQL."]})
+            raise Conflict("Only a SQL generation whose query ran can become a golden SQL.")
         return ApiResponse(s.golden_sql_out(context_services.promote(request.user, item)), status=status.HTTP_201_CREATED)
 
 

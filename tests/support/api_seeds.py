@@ -49,8 +49,8 @@ _SEED_FOR = {
     ("", "thread_id"): "thread",
     ("", "run_id"): "run",
     ("", "confirmation_id"): "confirmation",
-    # Dataherald's current API names every id `pk`: the path says whose (under /api/ and /api/v1/).
-    **{(mount + route, "pk"): kind for mount in ("/api/", "/api/v1/") for route, kind in (
+    # The current Dataherald API calls each path id `id`: the path says whose (under /api/ and /api/v1/).
+    **{(mount + route, "id"): kind for mount in ("/api/", "/api/v1/") for route, kind in (
         ("golden-sqls", "golden_sql"), ("instructions", "instruction"), ("table-descriptions", "table_description"),
         ("prompts", "prompt"), ("generations", "prompt"), ("sql-generations", "sql_generation"), ("nl-generations", "nl_generation"),
     )},
