@@ -55,3 +55,8 @@ def test_every_route_is_documented_and_tagged_by_dialect(client):
     message = opengpts[("GET", "/threads/{thread_id}/state")]["properties"]["values"]["oneOf"][0]["items"]["properties"]
     assert {"type", "content", "id", "additional_kwargs", "example"} <= set(message)
     assert {"assistant_id", "name", "config", "public", "updated_at", "user_id"} <= set(opengpts[("GET", "/assistants")]["items"]["properties"])
+    dh_response = operations[("GET", "/api/v1/responses/{response_id}")]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert {"id", "question_id", "sql_query", "sql_generation_status", "pending_confirmation"} <= set(dh_response["properties"])
+    dh_sql = operations[("GET", "/api/sql-generations/{id}")]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert {"id", "prompt_id", "status", "sql", "error", "confidence_score"} <= set(dh_sql["properties"])
+    assert dh_sql["properties"]["sql"]["nullable"] and dh_sql["properties"]["status"]["enum"] == ["INITIALIZED", "VALID", "INVALID"]
