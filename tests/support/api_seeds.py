@@ -88,12 +88,39 @@ def flatmap_body(ctx, body):
     return st.sampled_from([body, {**body, **real}])
 
 
-def demo_connection_uri(ctx, body):
-    """A database connection's URI must name a database that answers, which no schema can say: a
-    schema-valid generated URI is swapped for the demo copy's (still schema-valid, so a negative case
-    stays negative) and the connection is created or changed."""
-    uri = body.get("connection_uri") if isinstance(body, dict) and "database-connections" in ctx.operation.path else None
-    if isinstance(uri, str) and len(uri) <= 4000 and re.search(NOT_BLANK, uri) and "_demo_url" in SEEDS:
+def _schema_valid_id(value) -> bool:
+    return isinstance(value, str) and 1 <= len(value) <= 100 and bool(re.search(NOT_BLANK, value))
+
+
+def _real_body_ids(value, api):
+    """Ids named in a Dataherald body (nested in prompts and SQL generations, in lists of golden
+    SQLs): a schema-valid one is swapped for the seeded object's about half the time (by the value,
+    so a failure reproduces), and a schema-valid statement for one that runs. Schema-valid for
+    schema-valid: a negative case stays negative."""
+    if isinstance(value, list):
+        return [_real_body_ids(item, api) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        kind = {"db_connection_id": "connection", "question_id": "question"}.get(key)
+        if kind and _schema_valid_id(item) and sum(map(ord, item)) % 2 == 0:
+            out[key] = _ensure(kind, api)
+        elif key in ("sql", "sql_query", "sql_statement") and isinstance(item, str) and len(item) <= 100_000 and re.search(NOT_BLANK, item):
+            out[key] = "SELECT count(*) AS n FROM customer"  # SQL that runs, which no schema can say either
+        else:
+            out[key] = _real_body_ids(item, api)
+    return out
+
+
+def dataherald_body(ctx, body):
+    """Also: a database connection's URI must name a database that answers, which no schema can say,
+    so a schema-valid generated URI is swapped for the demo copy's."""
+    if "Dataherald" not in (ctx.operation.tags or []) or "_user" not in SEEDS:
+        return body
+    body = _real_body_ids(body, Api(SEEDS["_user"]))
+    uri = body.get("connection_uri") if isinstance(body, dict) else None
+    if isinstance(uri, str) and len(uri) <= 4000 and re.search(NOT_BLANK, uri):
         return {**body, "connection_uri": SEEDS["_demo_url"]}
     return body
 
