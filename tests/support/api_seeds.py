@@ -113,12 +113,26 @@ def _real_body_ids(value, api):
     return out
 
 
+def _real_columns(columns: list, api) -> list:
+    """A column described must be one the table has: schema-valid names become the seeded table's."""
+    names = [c["name"] for c in TableDescription.objects.get(pk=_ensure("table_description", api)).columns]
+    return [
+        {**column, "name": names[i % len(names)]}
+        if isinstance(column, dict) and isinstance(column.get("name"), str) and len(column["name"]) <= 300
+        and re.search(NOT_BLANK, column["name"]) else column
+        for i, column in enumerate(columns)
+    ]
+
+
 def dataherald_body(ctx, body):
-    """Also: a database connection's URI must name a database that answers, which no schema can say,
-    so a schema-valid generated URI is swapped for the demo copy's."""
+    """Also: a database connection's URI must name a database that answers and a described column
+    must be the table's, which no schema can say: schema-valid ones are swapped for the demo copy's."""
     if "Dataherald" not in (ctx.operation.tags or []) or "_user" not in SEEDS:
         return body
-    body = _real_body_ids(body, Api(SEEDS["_user"]))
+    api = Api(SEEDS["_user"])
+    body = _real_body_ids(body, api)
+    if ctx.operation.path.endswith("/table-descriptions/{id}") and isinstance(body, dict) and isinstance(body.get("columns"), list):
+        body = {**body, "columns": _real_columns(body["columns"], api)}
     uri = body.get("connection_uri") if isinstance(body, dict) else None
     if isinstance(uri, str) and len(uri) <= 4000 and re.search(NOT_BLANK, uri):
         return {**body, "connection_uri": SEEDS["_demo_url"]}
