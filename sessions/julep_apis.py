@@ -1,5 +1,6 @@
 """Julep agents, users and sessions (seed 004), shaped for the julep SDK 0.3.9."""
 
+from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -7,11 +8,12 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from assistants.document_services import Scope
 from config.errors import Conflict
 from config.schema import errors
 from threads.serializers import PendingChangeDecisionSerializer
 
-from . import julep_chat, julep_stream, selectors, services
+from . import julep_chat, julep_docs, julep_stream, selectors, services
 from . import julep_serializers as s
 from . import openapi as o
 from .http import metadata_filter
@@ -60,7 +62,7 @@ def _chosen_data_source(principal, data: dict, mode: str):
 def _agent_write(request, mode, agent=None):
     data = _body(s.AgentInSerializer, request, mode)
     data.pop("tools", None)  # validated empty
-    data.pop("docs", None)
+    docs = data.pop("docs", None) or []
     given, data_source = _chosen_data_source(request.user, data, mode)
     # Julep's own forms are kept as sent (and shown back); the assistant gets what the engine runs.
     julep = {"instructions": data.pop("instructions", None), "model": data.get("model"),
@@ -70,8 +72,20 @@ def _agent_write(request, mode, agent=None):
         data["instructions"] = "\n".join(joined) if isinstance(joined, list) else joined
     if (data.get("model") or "").startswith(s.JULEP_HOSTED_PREFIX):
         data["model"] = ""  # not a model the configured provider serves: use the default one
-    return services.save_agent(request.user, data, julep, agent=agent, partial=mode == s.PATCH,
-                               data_source=data_source, data_source_given=given)
+    with transaction.atomic():  # the agent and its docs, or neither
+        agent = services.save_agent(request.user, data, julep, agent=agent, partial=mode == s.PATCH,
+                                    data_source=data_source, data_source_given=given)
+        julep_docs.add_docs(request.user, Scope(assistant=agent), docs)
+    return agent
+
+
+def _user_write(request, mode, user=None):
+    data = _body(s.UserInSerializer, request, mode)
+    docs = data.pop("docs", None) or []
+    with transaction.atomic():  # the user and their docs, or neither
+        user = services.save_end_user(request.user, data, user=user, partial=mode == s.PATCH)
+        julep_docs.add_docs(request.user, Scope(end_user_id=user.pk), docs)
+    return user
 
 
 class AgentCollectionApi(APIView):
@@ -79,7 +93,7 @@ class AgentCollectionApi(APIView):
     def get(self, request):
         return _page(request, selectors.julep_agents(request.user), s.agent_out)
 
-    @extend_schema(summary="Create an agent", request=s.AgentInSerializer, responses={201: o.ok(o.CREATED), **errors(400, 401, 404)})
+    @extend_schema(summary="Create an agent", request=s.AgentInSerializer, responses={201: o.ok(o.CREATED), **errors(400, 401, 404), **julep_docs.TOO_LARGE})
     def post(self, request):
         return Response(s.created(_agent_write(request, s.CREATE)), status=status.HTTP_201_CREATED)
 
@@ -89,12 +103,12 @@ class AgentDetailApi(APIView):
     def get(self, request, agent_id):
         return Response(s.agent_out(selectors.get_agent(request.user, agent_id)))
 
-    @extend_schema(summary="Replace an agent's fields", request=s.AgentInSerializer(mode=s.PUT), responses={200: o.ok(o.UPDATED), **errors(400, 401, 404)})
+    @extend_schema(summary="Replace an agent's fields", request=s.AgentInSerializer(mode=s.PUT), responses={200: o.ok(o.UPDATED), **errors(400, 401, 404), **julep_docs.TOO_LARGE})
     def put(self, request, agent_id):
         agent = selectors.get_agent(request.user, agent_id)
         return Response(s.updated(_agent_write(request, s.PUT, agent)))
 
-    @extend_schema(summary="Change some of an agent's fields (null = unchanged)", request=s.AgentInSerializer, responses={200: o.ok(o.UPDATED), **errors(400, 401, 404)})
+    @extend_schema(summary="Change some of an agent's fields (null = unchanged)", request=s.AgentInSerializer, responses={200: o.ok(o.UPDATED), **errors(400, 401, 404), **julep_docs.TOO_LARGE})
     def patch(self, request, agent_id):
         agent = selectors.get_agent(request.user, agent_id)
         return Response(s.updated(_agent_write(request, s.PATCH, agent)))
@@ -117,11 +131,9 @@ class UserCollectionApi(APIView):
     def get(self, request):
         return _page(request, selectors.end_users(request.user), s.user_out)
 
-    @extend_schema(summary="Create a user", request=s.UserInSerializer, responses={201: o.ok(o.CREATED), **errors(400, 401)})
+    @extend_schema(summary="Create a user", request=s.UserInSerializer, responses={201: o.ok(o.CREATED), **errors(400, 401), **julep_docs.TOO_LARGE})
     def post(self, request):
-        data = _body(s.UserInSerializer, request, s.CREATE)
-        data.pop("docs", None)
-        return Response(s.created(services.save_end_user(request.user, data)), status=status.HTTP_201_CREATED)
+        return Response(s.created(_user_write(request, s.CREATE)), status=status.HTTP_201_CREATED)
 
 
 class UserDetailApi(APIView):
@@ -131,15 +143,13 @@ class UserDetailApi(APIView):
 
     def _write(self, request, user_id, mode):
         user = selectors.get_end_user(request.user, user_id)
-        data = _body(s.UserInSerializer, request, mode)
-        data.pop("docs", None)
-        return Response(s.updated(services.save_end_user(request.user, data, user=user, partial=mode == s.PATCH)))
+        return Response(s.updated(_user_write(request, mode, user)))
 
-    @extend_schema(summary="Replace a user's fields", request=s.UserInSerializer(mode=s.PUT), responses={200: o.ok(o.UPDATED), **errors(400, 401, 404)})
+    @extend_schema(summary="Replace a user's fields", request=s.UserInSerializer(mode=s.PUT), responses={200: o.ok(o.UPDATED), **errors(400, 401, 404), **julep_docs.TOO_LARGE})
     def put(self, request, user_id):
         return self._write(request, user_id, s.PUT)
 
-    @extend_schema(summary="Change some of a user's fields (null = unchanged)", request=s.UserInSerializer, responses={200: o.ok(o.UPDATED), **errors(400, 401, 404)})
+    @extend_schema(summary="Change some of a user's fields (null = unchanged)", request=s.UserInSerializer, responses={200: o.ok(o.UPDATED), **errors(400, 401, 404), **julep_docs.TOO_LARGE})
     def patch(self, request, user_id):
         return self._write(request, user_id, s.PATCH)
 

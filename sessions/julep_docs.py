@@ -5,7 +5,7 @@ of the agent or with the user retrieves its passages (threads.recall) and names 
 
 from django.db import transaction
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,35 +14,13 @@ from assistants import document_services, retrieval
 from assistants.document_services import Scope, Upload
 from assistants.documents import DocumentError
 from assistants.models import Document
-from config.fields import StrictCharField, storable_json
-from config.schema import errors
+from config.fields import StrictCharField
+from config.schema import ERROR, errors
 
+from . import openapi as o
 from . import selectors
 from .http import metadata_filter
-from .julep_serializers import ListQuerySerializer, created, deleted, stamp
-
-
-@extend_schema_field({"oneOf": [{"type": "string", "minLength": 1}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]})
-class DocContentField(serializers.Field):
-    """A string, or a list of strings (paragraphs), as Julep's CreateDoc takes it."""
-
-    def to_internal_value(self, data):
-        parts = [data] if isinstance(data, str) else data if isinstance(data, list) and data else None
-        if parts is None or not all(isinstance(p, str) for p in parts) or not any(p.strip() for p in parts):
-            raise serializers.ValidationError("must be a non-empty string or a list of strings")
-        if any("\x00" in p for p in parts):
-            raise serializers.ValidationError("must not contain NUL characters")
-        storable_json(data)
-        return data
-
-    def to_representation(self, value):
-        return value
-
-
-class DocInSerializer(serializers.Serializer):
-    title = StrictCharField(max_length=500)
-    content = DocContentField()
-    metadata = serializers.DictField(required=False, allow_null=True, default=dict, validators=[storable_json])
+from .julep_serializers import DocInSerializer, ListQuerySerializer, created, deleted, stamp
 
 
 class DocSearchSerializer(serializers.Serializer):
@@ -61,6 +39,28 @@ def doc_out(document: Document) -> dict:
     }
 
 
+# The documents core refuses a doc over QUERENT_MAX_DOCUMENT_BYTES with a 413.
+TOO_LARGE = {413: OpenApiResponse(ERROR, description="A doc is over the size limit per document")}
+
+
+def _upload(doc: dict) -> Upload:
+    content = doc["content"]
+    text = content if isinstance(content, str) else "\n\n".join(content)
+    # The content is kept as sent (a string or a list) to read it back; the passages are the text.
+    metadata = {**(doc.get("metadata") or {}), "_content": content}
+    return Upload(file_name=doc["title"], title=doc["title"], data=text.encode(), metadata=metadata)
+
+
+def add_docs(principal, scope: Scope, docs: list[dict]) -> list[Document]:
+    """Store validated Julep docs in `scope`, all or none (a refused one is a 4xx naming it)."""
+    if not docs:
+        return []
+    try:
+        return document_services.ingest(principal, scope, [_upload(doc) for doc in docs], text_kind=Document.Kind.TEXT)
+    except DocumentError as exc:
+        raise exc.as_drf() from None
+
+
 def _scope(request, owner_kind: str, owner_id) -> Scope:
     if owner_kind == "agent":
         return Scope(assistant=selectors.get_agent(request.user, owner_id))
@@ -74,7 +74,7 @@ def _docs(request, scope: Scope):
 class DocCollection(APIView):
     owner_kind = "agent"
 
-    @extend_schema(summary="List docs", parameters=[ListQuerySerializer], responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="List docs", parameters=[ListQuerySerializer], responses={200: o.ok(o.items(o.DOC)), **errors(400, 401, 404)})
     def get(self, request, owner_id):
         scope = _scope(request, self.owner_kind, owner_id)
         query = ListQuerySerializer(data=request.query_params)
@@ -84,27 +84,19 @@ class DocCollection(APIView):
         page = docs.order_by("-created_at", "id")[start: start + query.validated_data["limit"]]
         return Response({"items": [doc_out(d) for d in page]})
 
-    @extend_schema(summary="Create a doc", request=DocInSerializer, responses={201: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Create a doc", request=DocInSerializer, responses={201: o.ok(o.CREATED), **errors(400, 401, 404), **TOO_LARGE})
     def post(self, request, owner_id):
         scope = _scope(request, self.owner_kind, owner_id)
         data = DocInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        content = data.validated_data["content"]
-        text = content if isinstance(content, str) else "\n\n".join(content)
-        # The content is kept as sent (a string or a list) to read it back; the passages are the text.
-        metadata = {**(data.validated_data.get("metadata") or {}), "_content": content}
-        upload = Upload(file_name=data.validated_data["title"], title=data.validated_data["title"], data=text.encode(), metadata=metadata)
-        try:
-            [document] = document_services.ingest(request.user, scope, [upload], text_kind=Document.Kind.TEXT)
-        except DocumentError as exc:
-            raise exc.as_drf() from None
+        [document] = add_docs(request.user, scope, [data.validated_data])
         return Response(created(document), status=status.HTTP_201_CREATED)
 
 
 class DocDetail(APIView):
     owner_kind = "agent"
 
-    @extend_schema(summary="Delete a doc", responses={202: dict, **errors(401, 404)})
+    @extend_schema(summary="Delete a doc", responses={202: o.ok(o.DELETED), **errors(401, 404)})
     def delete(self, request, owner_id, doc_id):
         scope = _scope(request, self.owner_kind, owner_id)
         with transaction.atomic():
@@ -116,7 +108,7 @@ class DocDetail(APIView):
 class DocSearch(APIView):
     owner_kind = "agent"
 
-    @extend_schema(summary="Search docs: the passages closest to `text`", request=DocSearchSerializer, responses={200: dict, **errors(400, 401, 404)})
+    @extend_schema(summary="Search docs: the passages closest to `text`", request=DocSearchSerializer, responses={200: o.ok(o.items(o.DOC_HIT)), **errors(400, 401, 404)})
     def post(self, request, owner_id):
         scope = _scope(request, self.owner_kind, owner_id)
         query = DocSearchSerializer(data=request.data)

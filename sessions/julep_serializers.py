@@ -101,6 +101,36 @@ class DefaultSettingsSerializer(serializers.Serializer):
         return {k: v for k, v in super().to_internal_value(data).items() if v is not None}
 
 
+@extend_schema_field({"oneOf": [{"type": "string", "minLength": 1}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]})
+class DocContentField(serializers.Field):
+    """A string, or a list of strings (paragraphs), as Julep's CreateDoc takes it."""
+
+    def to_internal_value(self, data):
+        parts = [data] if isinstance(data, str) else data if isinstance(data, list) and data else None
+        if parts is None or not all(isinstance(p, str) for p in parts) or not any(p.strip() for p in parts):
+            raise serializers.ValidationError("must be a non-empty string or a list of strings")
+        if any("\x00" in p for p in parts):
+            raise serializers.ValidationError("must not contain NUL characters")
+        storable_json(data)
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class DocInSerializer(serializers.Serializer):
+    title = StrictCharField(max_length=500)
+    content = DocContentField()
+    metadata = serializers.DictField(required=False, allow_null=True, default=dict, validators=[storable_json])
+
+
+class DocListField(serializers.ListField):
+    """Julep's inline `docs`: stored with the agent or user, in the same transaction."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=DocInSerializer(), max_length=settings.MAX_DOCUMENTS_PER_SCOPE, **kwargs)
+
+
 class AgentInSerializer(ModeSerializer):
     required_for = {"name": (CREATE, PUT), "about": (PUT,)}
 
@@ -111,7 +141,7 @@ class AgentInSerializer(ModeSerializer):
     default_settings = DefaultSettingsSerializer()
     metadata = StrictDictField()
     tools = EmptyListField(feature="Agent tools (client-side functions)")
-    docs = EmptyListField(feature="Documents")
+    docs = DocListField()
     data_source_id = serializers.UUIDField()
 
     def validate_model(self, value):
@@ -135,7 +165,7 @@ class UserInSerializer(ModeSerializer):
     name = StrictCharField(allow_blank=True, max_length=200)
     about = StrictCharField(allow_blank=True, max_length=10_000)
     metadata = StrictDictField()
-    docs = EmptyListField(feature="Documents")
+    docs = DocListField()
 
 
 class SessionInSerializer(ModeSerializer):

@@ -72,6 +72,8 @@ CHAT = obj(
      "doc_ids": obj({"agent_doc_ids": STRS, "user_doc_ids": STRS})},
     {"pending_confirmation": PENDING_CHANGE},
 )
+DOC = obj({"id": UUID, "title": STR, "content": INSTRUCTIONS, "created_at": STR, "metadata": OBJ})
+DOC_HIT = obj({"id": UUID, "title": STR, "snippet": obj({"index": INT, "content": STR}), "score": {"type": "number"}})
 SUGGESTION = obj({"created_at": STR, "target": STR, "content": STR, "message_id": STR, "session_id": STR})
 CHAT_EVENTS = ("Data-only server-sent events: each `data:` line is a chunk `{id, created_at, choices: [{index, delta: {role, content}, "
                "finish_reason}], usage, docs, jobs}`; the last chunk has `finish_reason` (and `pending_confirmation` when a write waits "

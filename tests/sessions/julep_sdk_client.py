@@ -124,6 +124,13 @@ def main(base_url: str, api_key: str) -> dict:
         out["deleted_session_status"] = 200
     except Exception as exc:  # the SDK raises ApiError with the status
         out["deleted_session_status"] = getattr(exc, "status_code", repr(exc))
+
+    # Docs given at creation, as the SDK's agents.create and users.create send them.
+    librarian = client.agents.create(name="Librarian", about="Keeps the handbook.", instructions=["Quote the handbook."],
+                                     docs=[{"title": "Handbook", "content": "Lunch is served at noon."}])
+    out["agent_created_with_docs"] = [json.loads(d.json()) for d in client.docs.list(agent_id=librarian.id)]
+    reader = client.users.create(name="Reader", about="Reads.", docs=[{"title": "Reader", "content": ["Likes tea.", "Works days."]}])
+    out["user_created_with_docs"] = [json.loads(d.json()) for d in client.docs.list(user_id=reader.id)]
     return out
 
 

@@ -64,3 +64,52 @@ def test_doc_content_the_database_cannot_keep_is_a_400(stack):
         response = requests.post(f"{base}/agents/{agent}/docs", headers={**alice, "Content-Type": "application/json"},
                                  data=json.dumps({"title": "t", "content": content}), timeout=30)
         assert response.status_code == 400 and "content" in response.json()["detail"], response.text
+
+
+def test_agent_and_user_created_with_inline_docs_in_one_transaction(stack):
+    """Julep's `docs` on POST /agents and /users: stored with the owner, or, when one is bad, neither."""
+    from assistants.models import Assistant, Document
+    from sessions.models import EndUser
+
+    base, alice = f"{stack.base_url}/api", headers(api_user(tenant="docs"))
+    created = requests.post(f"{base}/agents", headers=alice, json={"name": "Helper", "docs": [
+        {"title": "Hours", "content": "Open weekdays 9 to 17."},
+        {"title": "Prices", "content": ["Tea costs 2.", "Cake costs 4."], "metadata": {"lang": "en"}}]})
+    assert created.status_code == 201, created.text
+    agent = created.json()["id"]
+    listed = requests.get(f"{base}/agents/{agent}/docs", headers=alice).json()["items"]
+    assert sorted((d["title"], json.dumps(d["content"]), json.dumps(d["metadata"])) for d in listed) == [
+        ("Hours", '"Open weekdays 9 to 17."', "{}"), ("Prices", '["Tea costs 2.", "Cake costs 4."]', '{"lang": "en"}')]
+    found = requests.post(f"{base}/agents/{agent}/docs/search", headers=alice, json={"text": "how much is cake"}).json()["items"]
+    assert found[0]["title"] == "Prices"
+
+    user = requests.post(f"{base}/users", headers=alice, json={"name": "Ana", "docs": [{"title": "Ana", "content": "Ana likes mornings."}]})
+    assert user.status_code == 201, user.text
+    assert [d["title"] for d in requests.get(f"{base}/users/{user.json()['id']}/docs", headers=alice).json()["items"]] == ["Ana"]
+
+    # A bad doc (the second) is a 400 naming it, and nothing is kept: no owner, no doc.
+    agents, users, documents = Assistant.objects.count(), EndUser.objects.count(), Document.objects.count()
+    good, bad = {"title": "ok", "content": "fine"}, {"title": "bad", "content": ""}
+    for path, body in [("agents", {"name": "Broken", "docs": [good, bad]}), ("users", {"name": "Broken", "docs": [good, bad]}),
+                       ("agents", {"name": "Broken", "docs": [good, {"content": "no title"}]}),
+                       ("users", {"name": "Broken", "docs": [good, {"title": "t", "content": "\x00"}]})]:
+        response = requests.post(f"{base}/{path}", headers=alice, json=body)
+        assert response.status_code == 400 and response.json()["detail"].startswith("docs"), response.text
+        assert "1" in response.json()["detail"], response.text  # the index of the bad doc
+    assert (Assistant.objects.count(), EndUser.objects.count(), Document.objects.count()) == (agents, users, documents)
+
+
+def test_a_doc_the_store_refuses_rolls_back_the_agent(settings):
+    """A doc that passes validation but that the documents core refuses (larger than a document may
+    be) undoes the agent too. In process: the limit is this process's setting."""
+    from rest_framework.test import APIClient
+
+    from assistants.models import Assistant, Document
+
+    settings.MAX_DOCUMENT_BYTES = 10
+    client = APIClient()
+    client.credentials(**{f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers(api_user(tenant="docs")).items()})
+    docs = [{"title": "small", "content": "text"}, {"title": "large", "content": "a longer text"}]
+    response = client.post("/api/agents", {"name": "Too large", "docs": docs}, format="json")
+    assert response.status_code == 413 and "large" in response.json()["detail"], response.content
+    assert (Assistant.objects.count(), Document.objects.count()) == (0, 0)

@@ -236,7 +236,7 @@ def test_chat_input_errors_and_model_failure(stack, llm, shared_demo):
     for path, body, needle in [
         ("/api/agents", {"about": "no name"}, "name"), ("/api/agents", {"name": 5}, "name"),
         ("/api/agents", {"name": "x", "instructions": [1]}, "instructions"),
-        ("/api/agents", {"name": "x", "docs": [{"title": "t", "content": "c"}]}, "docs"),
+        ("/api/agents", {"name": "x", "docs": [{"title": "t", "content": ""}]}, "docs"),
         ("/api/agents", {"name": "x", "metadata": {"julep": 1}}, "metadata"),
         ("/api/agents", {"name": "x", "default_settings": {"temperature": 9}}, "default_settings"),
         ("/api/agents", {"name": "x", "colour": "red"}, "colour"),

@@ -124,4 +124,6 @@ def test_julep_sdk_drives_agents_users_sessions_and_chat(stack, llm, shared_demo
     sent = "\n".join(m["content"] or "" for m in docs_request["messages"] if m["role"] == "system")
     assert "door code 4417" in sent and "night shift" in sent  # the model was sent both docs' passages
     assert out["agent_docs_after_delete"] == []
+    assert [(d["title"], d["content"]) for d in out["agent_created_with_docs"]] == [("Handbook", "Lunch is served at noon.")]
+    assert [(d["title"], d["content"]) for d in out["user_created_with_docs"]] == [("Reader", ["Likes tea.", "Works days."])]
     assert out["budgeted_summary"] == "They discussed starting hard conversations and partners who walk away."
