@@ -3,7 +3,7 @@
 import time
 
 from django.db import connection
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.response import Response
 
@@ -42,7 +42,16 @@ def check_worker(timeout: float = 5.0) -> dict:
     return {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1), "worker": reply.get("worker")}
 
 
-@extend_schema(summary="Database, broker and worker reachability", responses={200: dict, 503: dict})
+_CHECK = {"type": "object", "required": ["ok"], "properties": {
+    "ok": {"type": "boolean"}, "ms": {"type": "number"}, "error": {"type": "string"}, "worker": {"type": "string", "nullable": True}}}
+_HEALTH = {"type": "object", "required": ["status", "checks"], "properties": {
+    "status": {"type": "string", "enum": ["ok", "degraded"]},
+    "checks": {"type": "object", "required": ["database", "broker"],
+               "properties": {"database": _CHECK, "broker": _CHECK, "worker": _CHECK}}}}
+
+
+@extend_schema(summary="Database, broker and worker reachability", responses={
+    200: OpenApiResponse(_HEALTH, description="Every check passed"), 503: OpenApiResponse(_HEALTH, description="A check failed")})
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([])
@@ -54,7 +63,8 @@ def health(request):
     return Response({"status": "ok" if healthy else "degraded", "checks": checks}, status=200 if healthy else 503)
 
 
-@extend_schema(summary="Liveness without touching anything", responses={200: dict})
+@extend_schema(summary="Liveness without touching anything", responses={200: OpenApiResponse(
+    {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean", "enum": [True]}}}, description="Alive")})
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([])

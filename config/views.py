@@ -1,11 +1,14 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from .schema import errors
 
 
-@extend_schema(summary="The principal this request authenticated as", responses={200: dict, **errors(401)})
+@extend_schema(summary="The principal this request authenticated as", responses={200: OpenApiResponse(
+    {"type": "object", "required": ["tenant", "user_id", "source"],
+     "properties": {"tenant": {"type": "string"}, "user_id": {"type": "string"}, "source": {"type": "string"}}},
+    description="The principal"), **errors(401)})
 @api_view(["GET"])
 def whoami(request):
     """The principal the request authenticated as: handy for checking credentials."""

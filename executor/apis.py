@@ -64,6 +64,16 @@ def _error_body(exc: UploadError) -> dict:
     return {"detail": exc.message, "code": exc.code, **exc.where}
 
 
+_STR = {"type": "string"}
+UPLOADED_SOURCE = {"type": "object", "required": ["id", "name", "engine", "tables", "files", "created_at"], "properties": {
+    "id": {"type": "string", "format": "uuid"}, "name": _STR, "engine": _STR,
+    "tables": {"type": "array", "items": {"type": "object", "required": ["name", "source", "rows", "columns"], "properties": {
+        "name": _STR, "source": _STR, "rows": {"type": "integer"}, "columns": {"type": "array", "items": _STR}}}},
+    "files": {"type": "array", "items": {"type": "object", "required": ["name", "bytes"],
+                                         "properties": {"name": _STR, "bytes": {"type": "integer"}}}},
+    "created_at": {"type": "string", "nullable": True}}}
+
+
 class UploadApi(APIView):
     parser_classes = [MultiPartParser]
     renderer_classes = [JSONRenderer, EventStreamRenderer]
@@ -74,7 +84,7 @@ class UploadApi(APIView):
         summary="Upload CSV, TSV, Parquet, JSON-lines or XLSX files as a new data source (one table per file or sheet)",
         request={"multipart/form-data": {"type": "object", "properties": {
             "file": {"type": "array", "items": {"type": "string", "format": "binary"}}, "name": {"type": "string"}}}},
-        responses={201: dict, **errors(400, 401), 413: OpenApiResponse(ERROR, description="The upload is over QUERENT_UPLOAD_MAX_BYTES"),
+        responses={201: OpenApiResponse(UPLOADED_SOURCE, description="The new data source"), **errors(400, 401), 413: OpenApiResponse(ERROR, description="The upload is over QUERENT_UPLOAD_MAX_BYTES"),
                    415: OpenApiResponse(ERROR, description="Not a CSV, TSV, Parquet, JSON-lines or XLSX file")},
     )
     def post(self, request):

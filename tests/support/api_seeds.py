@@ -17,7 +17,7 @@ from django.test import Client
 from django.utils import timezone
 from hypothesis import strategies as st
 
-from assistants.models import Assistant
+from assistants.models import Assistant, Document
 from config.patches.spectacular_patterns import NOT_BLANK
 from executor.context.models import GoldenSql, Instruction, NlGeneration, Prompt, SqlGeneration, TableDescription
 from executor.models import DataSource
@@ -49,6 +49,8 @@ _SEED_FOR = {
     ("", "thread_id"): "thread",
     ("", "run_id"): "run",
     ("", "confirmation_id"): "confirmation",
+    ("/api/agents/", "owner_id"): "agent", ("/api/users/", "owner_id"): "user",
+    ("/api/agents/", "doc_id"): "doc", ("/api/users/", "doc_id"): "user_doc",  # a doc of that seeded owner
     # The current Dataherald API calls each path id `id`: the path says whose (under /api/ and /api/v1/).
     **{(mount + route, "id"): kind for mount in ("/api/", "/api/v1/") for route, kind in (
         ("golden-sqls", "golden_sql"), ("instructions", "instruction"), ("table-descriptions", "table_description"),
@@ -161,6 +163,9 @@ def _create(kind: str, api: Api) -> str:
         return api.post("/api/agents", {"name": "Fuzz agent", "data_source_id": _ensure("connection", api)})["id"]
     if kind == "user":
         return api.post("/api/users", {"name": "Fuzz user", "about": ""})["id"]
+    if kind in ("doc", "user_doc"):
+        owner = f"/api/agents/{_ensure('agent', api)}" if kind == "doc" else f"/api/users/{_ensure('user', api)}"
+        return api.post(f"{owner}/docs", {"title": "Fuzz doc", "content": "Weekdays 9 to 17."})["id"]
     if kind == "julep_session":
         body = {"agent_id": _ensure("agent", api), "user_id": _ensure("user", api), "situation": "Fuzzing."}
         return api.post("/api/sessions", body)["id"]
@@ -203,7 +208,7 @@ def _create(kind: str, api: Api) -> str:
 
 _MODELS = {
     "connection": DataSource, "assistant": Assistant, "agent": Assistant, "user": EndUser,
-    "julep_session": Session, "bi_session": Session, "thread": Thread, "run": Run, "confirmation": Confirmation,
+    "doc": Document, "user_doc": Document, "julep_session": Session, "bi_session": Session, "thread": Thread, "run": Run, "confirmation": Confirmation,
     "question": Question, "response": Response,
     "golden_sql": GoldenSql, "instruction": Instruction, "table_description": TableDescription, "prompt": Prompt,
     "sql_generation": SqlGeneration, "nl_generation": NlGeneration,
