@@ -3,6 +3,7 @@ and `/runs/stream` are plain async views (config.async_api), which drf-spectacul
 they are written here, by hand, with what their serializers accept and the events they stream.
 """
 
+from . import promptql_openapi
 from .opengpts import openapi as opengpts_openapi
 
 UUID = {"type": "string", "format": "uuid"}
@@ -95,7 +96,7 @@ def add_async_routes(result, generator, request, public):
         **paths.get("/threads", {}),
         "get": _op("PromptQL threads", "List the caller's threads", operationId="threads_list",
                    responses={"200": {"description": "Threads, newest first",
-                                      "content": {"application/json": {"schema": {"type": "array", "items": JSON_OBJECT}}}},
+                                      "content": {"application/json": {"schema": promptql_openapi.THREADS}}},
                               **_errors(401)}),
         "post": _op("PromptQL threads", "Ask on a new thread (PromptQL, `message`) or create a thread (OpenGPTs, no `message`)",
                     operationId="threads_create", requestBody=_json_body({"oneOf": [ASK, OPENGPTS_THREAD_IN]}), responses=ask_responses),
@@ -103,7 +104,7 @@ def add_async_routes(result, generator, request, public):
     paths["/threads/{thread_id}"] = {
         **paths.get("/threads/{thread_id}", {}),
         "get": _op("PromptQL threads", "A thread with its history, artifacts, confirmations and runs", operationId="threads_retrieve",
-                   parameters=THREAD_ID, responses={"200": {"description": "The thread", "content": {"application/json": {"schema": JSON_OBJECT}}},
+                   parameters=THREAD_ID, responses={"200": {"description": "The thread", "content": {"application/json": {"schema": promptql_openapi.THREAD_DETAIL}}},
                                                     **_errors(401, 404)}),
         "post": _op("PromptQL threads", "Continue the thread with a question", operationId="threads_ask", parameters=THREAD_ID,
                     requestBody=_json_body(ASK), responses=asked(COLLECTED, "The run's events: SSE, or one JSON with `stream: false`")),
