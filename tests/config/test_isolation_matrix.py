@@ -217,7 +217,7 @@ OWNER_PROBES = {
             ("sql-generations/<str:pk>/golden-sql", ("POST", lambda made: {}, 201)),
             ("prompts/<str:pk>/sql-generations/nl-generations", ("POST", lambda made: {}, 400)),
             ("generations/<str:pk>/sql-generation", ("POST", lambda made: {}, 400)),
-            ("generations/<str:pk>/nl-generation", ("POST", lambda made: {}, 400)),
+            ("generations/<str:pk>/nl-generation", ("POST", lambda made: {}, 409)),  # found: it has no SQL yet
         )
     },
 }
