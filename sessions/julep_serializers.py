@@ -11,6 +11,7 @@ from rest_framework import serializers
 from assistants import limits
 from assistants.models import Assistant
 from config.fields import MAX_INT, StrictBooleanField, StrictCharField, storable_json
+from config.patches.spectacular_patterns import CHAR, NOT_BLANK
 from threads.artifact_text import render_for_thread
 
 from .bi_serializers import StrictDictField
@@ -101,7 +102,12 @@ class DefaultSettingsSerializer(serializers.Serializer):
         return {k: v for k, v in super().to_internal_value(data).items() if v is not None}
 
 
-@extend_schema_field({"oneOf": [{"type": "string", "minLength": 1}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]})
+# What the server keeps: no NUL or unpaired surrogate anywhere, and some text that is not blank.
+@extend_schema_field({"oneOf": [
+    {"type": "string", "minLength": 1, "pattern": NOT_BLANK},
+    {"type": "array", "items": {"type": "string", "pattern": rf"^{CHAR}*$"}, "minItems": 1,
+     "not": {"items": {"type": "string", "pattern": r"^\s*$"}}},
+]})
 class DocContentField(serializers.Field):
     """A string, or a list of strings (paragraphs), as Julep's CreateDoc takes it."""
 
