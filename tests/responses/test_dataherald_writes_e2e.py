@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from tests.fakes.llm_server import text
-from tests.support.dataherald import call, check_pending
+from tests.support.dataherald import call, check_pending, deny_and_check
 from tests.support.principals import api_user
 from tests.support.sources import query, tenant_source
 
@@ -76,12 +76,7 @@ def test_deny_writes_nothing(stack, llm, writable):
     before = credits(url)
     body = ask_refund(stack, llm, user, source)
     _, path = check_pending(body, REFUND_SQL)
-    denied = call(stack, user, "POST", path, json={"approve": False})
-    assert denied.status_code == 200, denied.text
-    out = denied.json()
-    assert out["sql_generation_status"] == "INVALID" and "did not approve" in out["error_message"]
-    assert out["confirmation"]["status"] == "DENIED" and out["sql_query_result"] is None
-    assert call(stack, user, "POST", path, json={"approve": True}).status_code == 409
+    deny_and_check(stack, user, path)
     assert credits(url) == before
 
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from tests.fakes.llm_server import text
-from tests.support.dataherald import call, check_pending
+from tests.support.dataherald import call, check_pending, deny_and_check
 from tests.support.principals import api_user
 from tests.support.sources import query, tenant_source
 
@@ -89,10 +89,5 @@ def test_a_denied_write_never_runs(stack, llm, maria, kind):
     before = query(url, check), query(url, "SELECT * FROM customer ORDER BY id"), query(url, "SELECT * FROM credit")
     _, _, path = ask_change(stack, llm, user, source, sql)
 
-    denied = call(stack, user, "POST", path, json={"approve": False})
-    assert denied.status_code == 200, denied.text
-    out = denied.json()
-    assert out["sql_generation_status"] == "INVALID" and "did not approve" in out["error_message"]
-    assert out["confirmation"]["status"] == "DENIED" and out["sql_query_result"] is None
-    assert call(stack, user, "POST", path, json={"approve": True}).status_code == 409
+    deny_and_check(stack, user, path)
     assert (query(url, check), query(url, "SELECT * FROM customer ORDER BY id"), query(url, "SELECT * FROM credit")) == before

@@ -24,3 +24,14 @@ def check_pending(body: dict, sql: str) -> tuple[dict, str]:
     assert change["admin"] == f"/admin/threads/confirmation/{change['confirmation_id']}/change/"
     assert sql in body["error_message"] and path in body["error_message"]
     return change, path
+
+
+def deny_and_check(stack, user, path: str) -> None:
+    """Deny the change at `path`: the response says it was not approved, nothing ran, and the
+    decision is final (a later approval is a 409)."""
+    denied = call(stack, user, "POST", path, json={"approve": False})
+    assert denied.status_code == 200, denied.text
+    out = denied.json()
+    assert out["sql_generation_status"] == "INVALID" and "did not approve" in out["error_message"]
+    assert out["confirmation"]["status"] == "DENIED" and out["sql_query_result"] is None
+    assert call(stack, user, "POST", path, json={"approve": True}).status_code == 409
