@@ -7,6 +7,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSe
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+from config.patches.spectacular_patterns import closed_serializer_schema
+
 
 # The chat page's own JSON routes and sign-in pages: internal to the page, not a public API.
 INTERNAL_PREFIXES = ("/ui/", "/accounts/")
@@ -96,8 +98,7 @@ class QuerentAuthenticationScheme(OpenApiAuthenticationExtension):
 
 
 def _closed(extension, auto_schema, direction):
-    schema = auto_schema._map_serializer(extension.target, direction, bypass_extensions=True)
-    return {**schema, "additionalProperties": False}
+    return closed_serializer_schema(auto_schema, extension.target, direction)
 
 
 class PageSerializerScheme(OpenApiSerializerExtension):
@@ -108,8 +109,7 @@ class PageSerializerScheme(OpenApiSerializerExtension):
         # The chat page's views validate the whole body even on PATCH: what is required stays required.
         whole = copy.copy(self.target)
         whole.partial = False
-        schema = auto_schema._map_serializer(whole, direction, bypass_extensions=True)
-        return {**schema, "additionalProperties": False}
+        return closed_serializer_schema(auto_schema, whole, direction)
 
 
 class JulepSerializerScheme(OpenApiSerializerExtension):

@@ -101,6 +101,10 @@ def test_the_hook_the_schema_patterns_override_is_where_it_expects_it():
     assert list(inspect.signature(AutoSchema._map_serializer_field).parameters) == [
         "self", "field", "direction", "bypass_extensions",
     ]
+    # closed_serializer_schema's call (the extensions of serializers that refuse unknown fields).
+    assert list(inspect.signature(AutoSchema._map_serializer).parameters) == [
+        "self", "serializer", "direction", "bypass_extensions",
+    ]
     # Every field of a serializer is mapped through it, before its validators add their own pattern.
     source = inspect.getsource(AutoSchema._map_basic_serializer)
     mapped, validated = source.find("self._map_serializer_field(field, direction)"), source.find("self._insert_field_validators(field, schema)")
