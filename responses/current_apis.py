@@ -408,7 +408,7 @@ class GenerationDetailApi(APIView):
         _generated(lambda: services.generation_run(request.user, prompt))
         return ApiResponse(_generation(prompt), status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Verify or reject a generation; VERIFIED makes its SQL a golden SQL", request=s.GenerationUpdate, responses={200: o.GENERATION, **errors(400, 401, 404)})
+    @extend_schema(summary="Verify or reject a generation; VERIFIED makes its SQL a golden SQL", request=s.GenerationUpdate, responses={200: o.GENERATION, **errors(400, 401, 404, 409)})
     def put(self, request, pk):
         prompt = context.prompt_get(request.user, pk)
         data = _valid(s.GenerationUpdate, request.data)

@@ -117,7 +117,8 @@ class GoldenSqlUpdate(serializers.Serializer):
 class ColumnIn(serializers.Serializer):
     name = StrictCharField(max_length=300)
     description = StrictCharField(max_length=MAX_TEXT, required=False, allow_blank=True, allow_null=True)
-    categories = serializers.ListField(child=serializers.JSONField(), required=False, allow_null=True, max_length=1000)
+    # A column's distinct values may include NULL.
+    categories = serializers.ListField(child=serializers.JSONField(allow_null=True), required=False, allow_null=True, max_length=1000)
     low_cardinality = StrictBooleanField(required=False)
     # What a scan finds (type, keys) is the database's to say: accepted, not changed by a client.
     data_type = serializers.CharField(required=False, allow_null=True)
@@ -128,7 +129,7 @@ class ColumnIn(serializers.Serializer):
 class TableDescriptionUpdate(serializers.Serializer):
     description = StrictCharField(max_length=MAX_TEXT, required=False, allow_blank=True, allow_null=True)
     columns = ColumnIn(many=True, required=False)
-    examples = serializers.ListField(child=serializers.JSONField(), required=False, max_length=100)
+    examples = serializers.ListField(child=serializers.JSONField(allow_null=True), required=False, max_length=100)  # any JSON, as the schema says
     metadata = _metadata()
 
 

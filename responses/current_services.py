@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.csv_cells import safe_cell
+from config.errors import Conflict
 from config.identity import Principal
 from executor.context import services as context_services
 from executor.context.models import NlGeneration, Prompt, SqlGeneration
@@ -212,9 +213,7 @@ def generation_update(principal: Principal, prompt: Prompt, *, status: str, mess
     generation, _ = latest(prompt)
     if status == "VERIFIED":
         if generation is None or generation.status != SqlGeneration.Status.VALID:
-            from django.core.exceptions import ValidationError
-
-            raise ValidationError({"generation_status": ["Only a generation whose SQL ran can be verified."]})
+            raise Conflict("generation_status: only a generation whose SQL ran can be verified.")
         context_services.promote(principal, generation)
     internal = dict((prompt.metadata or {}).get("dh_internal") or {})
     internal.update(generation_status=status, message=message, updated_by=principal.user_id, updated_at=timezone.now().isoformat())

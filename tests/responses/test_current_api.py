@@ -69,7 +69,7 @@ def test_a_write_is_never_run_given_or_generated(api, source, eager_worker, mode
         refused = api.get(f"/api/v1/sql-generations/{item['id']}/execute")
         assert refused.status_code == 400 and "never run" in refused.json()["errors"]["sql"][0]
     verify = api.put(f"/api/generations/{generated['prompt_id']}", json.dumps({"generation_status": "VERIFIED"}), content_type="application/json")
-    assert verify.status_code == 400 and not GoldenSql.objects.exists()
+    assert verify.status_code == 409 and "only a generation whose SQL ran" in verify.json()["detail"] and not GoldenSql.objects.exists()
     assert query(demo_url, "SELECT count(*) FROM artist") == before
 
 
