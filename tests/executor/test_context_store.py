@@ -165,16 +165,11 @@ def test_embeddings_find_an_example_no_word_of_the_question_matches(demo_sqlite_
 
 def test_a_duckdb_source_is_scanned_and_prompted_through_the_same_core(settings, tmp_path):
     """Engines without a raw connection here are read through run_sql, query by query."""
-    import duckdb
+    from tests.support.sources import shop_duckdb
 
     settings.SQLITE_DATA_SOURCE_DIRS = [str(tmp_path)]
     path = tmp_path / "shop.duckdb"
-    conn = duckdb.connect(str(path))
-    conn.execute("CREATE TABLE region (id INTEGER PRIMARY KEY, name VARCHAR)")
-    conn.execute("CREATE TABLE sales (id INTEGER PRIMARY KEY, region_id INTEGER REFERENCES region(id), amount DECIMAL(10,2))")
-    conn.execute("INSERT INTO region VALUES (1, 'North'), (2, 'South')")
-    conn.execute("INSERT INTO sales SELECT i, 1 + i % 2, i * 1.5 FROM range(1, 101) t(i)")
-    conn.close()
+    shop_duckdb(path)
     shop = DataSource(name="Shop", engine="duckdb", connection_url=f"duckdb:///{path}")
     shop.assign_owner(OWNER)
     shop.save()

@@ -13,6 +13,7 @@ from executor.models import DataSource
 from executor.schema import introspect
 from executor.services import NeedsConfirmation, SqlError, run_sql
 from executor.sql_guard import READ, Statement
+from tests.support.sources import shop_duckdb
 
 from .helpers import Approval
 
@@ -50,12 +51,7 @@ def data_dir(settings, tmp_path):
 @pytest.fixture
 def duck_file(data_dir):
     path = data_dir / "shop.duckdb"
-    conn = duckdb.connect(str(path))
-    conn.execute("CREATE TABLE region (id INTEGER PRIMARY KEY, name VARCHAR)")
-    conn.execute("CREATE TABLE sales (id INTEGER PRIMARY KEY, region_id INTEGER REFERENCES region(id), amount DECIMAL(10,2), sold_on DATE)")
-    conn.execute("INSERT INTO region VALUES (1, 'North'), (2, 'South')")
-    conn.execute("INSERT INTO sales SELECT i, 1 + i % 2, i * 1.5, DATE '2024-01-01' + i::INTEGER FROM range(1, 101) t(i)")
-    conn.close()
+    shop_duckdb(path)
     return path
 
 

@@ -40,3 +40,15 @@ def query(url: str, sql: str) -> list[tuple]:
 
     with psycopg.connect(url) as conn:
         return conn.execute(sql).fetchall()
+
+
+def shop_duckdb(path) -> None:
+    """A small DuckDB database file at `path`: 2 regions, 100 sales (amount, date) between them."""
+    import duckdb
+
+    conn = duckdb.connect(str(path))
+    conn.execute("CREATE TABLE region (id INTEGER PRIMARY KEY, name VARCHAR)")
+    conn.execute("CREATE TABLE sales (id INTEGER PRIMARY KEY, region_id INTEGER REFERENCES region(id), amount DECIMAL(10,2), sold_on DATE)")
+    conn.execute("INSERT INTO region VALUES (1, 'North'), (2, 'South')")
+    conn.execute("INSERT INTO sales SELECT i, 1 + i % 2, i * 1.5, DATE '2024-01-01' + i::INTEGER FROM range(1, 101) t(i)")
+    conn.close()

@@ -1,5 +1,6 @@
 import pytest
 
+from assistants.models import ApiKey, Assistant
 from config.identity import Principal
 from tests.support.sources import tenant_source
 from threads.models import Thread
@@ -12,6 +13,15 @@ def thread():
     thread.assign_owner(Principal("acme", "alice"))
     thread.save()
     return thread
+
+
+@pytest.fixture
+def caller():
+    """acme/alice's API key as request headers, with an assistant and a thread of hers (for in-process calls)."""
+    _, token = ApiKey.issue(name="in-process", tenant="acme", user_id="alice")
+    assistant = Assistant.objects.create(tenant="acme", owner="alice", name="a")
+    thread = Thread.objects.create(tenant="acme", owner="alice", assistant=assistant, name="t")
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}, assistant, thread
 
 
 @pytest.fixture

@@ -8,18 +8,9 @@ import uuid
 import pytest
 from django.test import Client
 
-from assistants.models import ApiKey, Assistant
-from threads.models import Message, Thread
+from threads.models import Message
 
 pytestmark = pytest.mark.django_db(transaction=True)  # async views read on their own connections
-
-
-@pytest.fixture
-def caller():
-    _, token = ApiKey.issue(name="input", tenant="acme", user_id="alice")
-    assistant = Assistant.objects.create(tenant="acme", owner="alice", name="a")
-    thread = Thread.objects.create(tenant="acme", owner="alice", assistant=assistant, name="t")
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}, assistant, thread
 
 
 def _post(path, body, auth):

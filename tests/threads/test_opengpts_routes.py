@@ -9,21 +9,13 @@ import json
 import pytest
 from django.test import Client
 
-from assistants.models import ApiKey, Assistant
+from assistants.models import Assistant
 from threads.models import Thread
 
 pytestmark = pytest.mark.django_db(transaction=True)  # async views read on their own connections
 
 # Bodies that every route refuses or accepts without starting a run: a run is not what is tested here.
 INVALID_RUN = {"input": []}
-
-
-@pytest.fixture
-def caller():
-    _, token = ApiKey.issue(name="routes", tenant="acme", user_id="alice")
-    assistant = Assistant.objects.create(tenant="acme", owner="alice", name="a")
-    thread = Thread.objects.create(tenant="acme", owner="alice", assistant=assistant, name="t")
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}, assistant, thread
 
 
 def routes(assistant, thread):
