@@ -105,7 +105,7 @@ class _Deadline:
 
 
 def errors(ds, sql: str, *, reading: bool, deadline: _Deadline | None = None):
-    def classify(exc: duckdb.Error, reading: bool) -> Failure:
+    def classify(exc: duckdb.Error) -> Failure:
         if isinstance(exc, duckdb.InterruptException) or deadline is not None and deadline.fired:
             return Failure("timeout")
         text = redact(str(exc).strip(), ds.connection_url)
@@ -115,7 +115,7 @@ def errors(ds, sql: str, *, reading: bool, deadline: _Deadline | None = None):
             return Failure("error", f"refused: this data source cannot reach other files, the network or its settings ({text})")
         return Failure("error", text)
 
-    return mapped_errors(ds, sql, reading=reading, catch=duckdb.Error, classify=classify)
+    return mapped_errors(ds, sql, catch=duckdb.Error, classify=classify)
 
 
 @contextmanager

@@ -64,7 +64,7 @@ def _message(exc: pymysql.Error) -> str:
 
 
 def errors(ds, sql: str, *, reading: bool):
-    def classify(exc: Exception, reading: bool) -> Failure:
+    def classify(exc: Exception) -> Failure:
         if not isinstance(exc, pymysql.Error):  # a socket dropped mid-result; a LOAD LOCAL request refused
             return Failure("unreachable")
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
@@ -77,7 +77,7 @@ def errors(ds, sql: str, *, reading: bool):
             return Failure("unreachable")
         return Failure("error", f"{text} (error {code})" if code else text)
 
-    return mapped_errors(ds, sql, reading=reading, catch=(pymysql.Error, OSError, RuntimeError), classify=classify)
+    return mapped_errors(ds, sql, catch=(pymysql.Error, OSError, RuntimeError), classify=classify)
 
 
 @contextmanager

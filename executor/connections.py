@@ -80,18 +80,18 @@ class Failure:
     text: str = ""
 
 
-Classifier = Callable[[Exception, bool], Failure]
+Classifier = Callable[[Exception], Failure]
 
 
 @contextmanager
-def mapped_errors(ds, sql: str, *, reading: bool, catch, classify: Classifier):
-    """The engine's `catch` errors raised as Querent's: a refused write while reading asks for
-    confirmation of `sql`, a time limit or a lost connection reads alike on every engine, anything
+def mapped_errors(ds, sql: str, *, catch, classify: Classifier):
+    """The engine's `catch` errors raised as Querent's, as `classify` (which knows whether the
+    engine was reading) reads them: a refused write while reading asks for confirmation of `sql`, a time limit or a lost connection reads alike on every engine, anything
     else is an SqlError with the engine's text."""
     try:
         yield
     except catch as exc:
-        failure = classify(exc, reading)
+        failure = classify(exc)
         if failure.kind == "read_only":
             raise NeedsConfirmation(sql, f"the database refused it in read-only mode: {failure.text}") from None
         if failure.kind == "timeout":
@@ -149,7 +149,7 @@ class _Current:
 
 
 def _pg_errors(ds, sql: str, *, reading: bool, current: _Current | None = None):
-    def classify(exc: psycopg.Error, reading: bool) -> Failure:
+    def classify(exc: psycopg.Error) -> Failure:
         if isinstance(exc, pg_errors.ReadOnlySqlTransaction) and reading:
             return Failure("read_only", _pg_message(exc))
         if isinstance(exc, pg_errors.QueryCanceled) and "statement timeout" in str(exc):
@@ -158,7 +158,7 @@ def _pg_errors(ds, sql: str, *, reading: bool, current: _Current | None = None):
             return Failure("unreachable")  # the connection itself broke
         return Failure("error", redact(_pg_message(exc, current), ds.connection_url))
 
-    return mapped_errors(ds, sql, reading=reading, catch=psycopg.Error, classify=classify)
+    return mapped_errors(ds, sql, catch=psycopg.Error, classify=classify)
 
 
 def _pg_message(exc: psycopg.Error, current: _Current | None = None) -> str:
@@ -313,7 +313,7 @@ def _read_authorizer(action, arg1, arg2, db_name, trigger):
 
 
 def _sqlite_errors(ds, sql: str, *, reading: bool, action_failures: list | None = None):
-    def classify(exc: sqlite3.Error, reading: bool) -> Failure:
+    def classify(exc: sqlite3.Error) -> Failure:
         text = str(exc)
         if action_failures and "user-defined function raised exception" in text:
             text = f"{text}: {action_failures[-1]}"
@@ -325,7 +325,7 @@ def _sqlite_errors(ds, sql: str, *, reading: bool, action_failures: list | None 
             return Failure("unreachable")
         return Failure("error", redact(text, ds.connection_url))
 
-    return mapped_errors(ds, sql, reading=reading, catch=sqlite3.Error, classify=classify)
+    return mapped_errors(ds, sql, catch=sqlite3.Error, classify=classify)
 
 
 def _sqlite_open_read(ds) -> sqlite3.Connection:
