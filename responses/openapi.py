@@ -4,6 +4,7 @@ current API), so a client generator or a fuzzer learns every field, its type and
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
 
+from config.patches.spectacular_patterns import default_serializer_schema
 from executor.context.models import ContextState, SqlGeneration, TableDescription
 
 from .current_serializers import GENERATION_STATUSES, _ENGINE_STATUS
@@ -68,7 +69,7 @@ class SqlExecutionInScheme(OpenApiSerializerExtension):
     target_class = "responses.serializers.SqlExecutionInSerializer"
 
     def map_serializer(self, auto_schema, direction):
-        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema = default_serializer_schema(auto_schema, self.target, direction)
         return {**schema, "anyOf": [{"required": ["sql_query"]}, {"required": ["sql_statement"]}]}
 
 

@@ -26,7 +26,7 @@ CHECKED_AGAINST) or when a module here is missing from this list.
   Gain: 1.4-1.9 ms of CPU per request in process (same loop). Tests:
   tests/config/test_inline_middleware.py. Used by settings.MIDDLEWARE.
 - spectacular_patterns.py: drf-spectacular's ``AutoSchema._map_serializer_field`` and its
-  ``_map_serializer`` (for the serializers that refuse unknown fields). drf-spectacular
+  ``_map_serializer`` (the default schema the project's serializer extensions build on). drf-spectacular
   0.30.0. Gain: none (correctness: request schemas carry the patterns of what DRF's CharField
   refuses, NUL characters and blank values). Tests: tests/config/test_patches.py. Used by
   settings.REST_FRAMEWORK's DEFAULT_SCHEMA_CLASS.

@@ -30,10 +30,11 @@ Patches, one per non-public thing used:
    method is renamed or changes its arguments, or field validators are applied before it; caught by
    test_request_strings_carry_what_charfield_refuses and
    test_the_hook_the_schema_patterns_override_is_where_it_expects_it.
-2. ``closed_serializer_schema`` calls ``AutoSchema._map_serializer(serializer, direction,
+2. ``default_serializer_schema`` calls ``AutoSchema._map_serializer(serializer, direction,
    bypass_extensions=True)`` (internal, the call drf-spectacular's own ``OpenApiSerializerExtension``
-   docstring gives for building on the default schema): config/schema.py's extensions for the
-   serializers that refuse unknown fields add ``additionalProperties: false`` to it. Breaks if: the
+   docstring gives for building on the default schema): the project's serializer extensions add to
+   it (config/schema.py's ``additionalProperties: false`` for the serializers that refuse unknown
+   fields, through ``closed_serializer_schema``; responses/openapi.py's "one of two fields"). Breaks if: the
    method is renamed or changes its arguments; caught by
    test_the_hook_the_schema_patterns_override_is_where_it_expects_it and by
    tests/config/test_api_contract.py (negative cases with unknown fields must be refused).
@@ -51,10 +52,14 @@ NOT_BLANK = rf"^{CHAR}*[^\x00\ud800-\udfff\s]{CHAR}*$"
 NOT_EMPTY = rf"^{CHAR}+$"
 
 
+def default_serializer_schema(auto_schema: AutoSchema, serializer, direction: str) -> dict:
+    """drf-spectacular's own schema of `serializer`, as if no extension matched it (for extensions)."""
+    return auto_schema._map_serializer(serializer, direction, bypass_extensions=True)
+
+
 def closed_serializer_schema(auto_schema: AutoSchema, serializer, direction: str) -> dict:
     """drf-spectacular's own schema of `serializer`, saying that no other field is accepted."""
-    schema = auto_schema._map_serializer(serializer, direction, bypass_extensions=True)
-    return {**schema, "additionalProperties": False}
+    return {**default_serializer_schema(auto_schema, serializer, direction), "additionalProperties": False}
 
 
 class PatternsAutoSchema(AutoSchema):

@@ -101,7 +101,7 @@ def test_the_hook_the_schema_patterns_override_is_where_it_expects_it():
     assert list(inspect.signature(AutoSchema._map_serializer_field).parameters) == [
         "self", "field", "direction", "bypass_extensions",
     ]
-    # closed_serializer_schema's call (the extensions of serializers that refuse unknown fields).
+    # default_serializer_schema's call (the default schema the serializer extensions build on).
     assert list(inspect.signature(AutoSchema._map_serializer).parameters) == [
         "self", "serializer", "direction", "bypass_extensions",
     ]
